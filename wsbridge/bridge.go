@@ -1,0 +1,318 @@
+package wsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrBridgerClosed is returned by Bridge and Serve once Drain or Close has
+// begun. It wraps net.ErrClosed.
+var ErrBridgerClosed = fmt.Errorf("wsbridge: bridger closed: %w", net.ErrClosed)
+
+// Bridger connects sessions to their route's upstream: one upstream
+// connection per session, opened when the session starts and closed when it
+// ends. Create one with New; the zero value is not usable. A Bridger is safe
+// for concurrent use. It owns every goroutine it starts: Drain and Close stop
+// them all.
+type Bridger struct {
+	o          Options
+	log        *slog.Logger
+	m          *bridgeMetrics
+	routes     atomic.Pointer[Routes]
+	httpClient *http.Client
+	bufPool    sync.Pool // *[]byte of o.BufferSize
+
+	// ctx is cancelled by Close: every bridge tears down at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	state struct {
+		sync.Mutex
+		closing bool                 // Drain or Close began: no new bridges
+		active  map[*bridge]struct{} // bridges between dial and teardown
+	}
+	wg sync.WaitGroup // every running Bridge call and Serve-spawned goroutine
+}
+
+// New returns a Bridger for the route table (which may be replaced later with
+// SetRoutes). It fails only when the metrics cannot be registered.
+func New(routes *Routes, opts *Options) (*Bridger, error) {
+	o := opts.cloneWithDefaults()
+	m, err := newBridgeMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridger{o: o, log: o.Logger, m: m, httpClient: newUpstreamHTTPClient(o.UpstreamTLSConfig)}
+	b.routes.Store(routes)
+	b.bufPool.New = func() any { p := make([]byte, o.BufferSize); return &p }
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.state.active = make(map[*bridge]struct{})
+	return b, nil
+}
+
+// SetRoutes replaces the route table for sessions that start from now on;
+// running bridges keep their upstream.
+func (b *Bridger) SetRoutes(routes *Routes) { b.routes.Store(routes) }
+
+// Routes returns the current route table.
+func (b *Bridger) Routes() *Routes { return b.routes.Load() }
+
+// Active returns the number of sessions currently bridged.
+func (b *Bridger) Active() int {
+	b.state.Lock()
+	defer b.state.Unlock()
+	return len(b.state.active)
+}
+
+// track registers one goroutine with the Bridger unless it is closing.
+func (b *Bridger) track() bool {
+	b.state.Lock()
+	defer b.state.Unlock()
+	if b.state.closing {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+// bridge is the state of one bridged session.
+type bridge struct {
+	route     string
+	drainOnce sync.Once
+	drainCh   chan struct{} // closed by Drain: go away cleanly
+}
+
+func (br *bridge) drain() { br.drainOnce.Do(func() { close(br.drainCh) }) }
+
+// loopResult says why a copy loop ended: exactly one of the fields is set.
+type loopResult struct {
+	readErr  error // the source ended (io.EOF on a clean end)
+	writeErr error // the destination refused the data
+}
+
+// Bridge bridges one session to the upstream of its route (from the
+// session's Info, or Options.DefaultRoute) and blocks until both are closed.
+// The session is always closed when Bridge returns: with 4010 if the
+// upstream cannot be dialled, 4011 when the upstream ends, normally after a
+// clean close by the client, and 1001 on Drain or Close. The error says why
+// the bridge ended; it is nil after a clean close by either side.
+func (b *Bridger) Bridge(ctx context.Context, s Session) error {
+	if !b.track() {
+		newSessionEnd(s).closeWithError(CloseGoingAway, "gateway is going away")
+		return ErrBridgerClosed
+	}
+	defer b.wg.Done()
+	return b.bridgeTracked(ctx, s)
+}
+
+func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
+	se := newSessionEnd(s)
+	inf := sessionInfo(s, b.o.DefaultRoute)
+	route, ok := b.routes.Load().Lookup(inf.Route)
+	if !ok {
+		err := &DialError{Route: inf.Route, Reason: "no_route", Err: errors.New("no such route")}
+		b.m.dialErrors.WithLabelValues(inf.Route, err.Reason).Inc()
+		b.m.ends.WithLabelValues(inf.Route, "no_route").Inc()
+		b.log.Warn("wsbridge: session without a route", "route", inf.Route, "client", inf.RemoteAddr)
+		se.closeWithError(CloseUpstreamUnreachable, err.clientReason())
+		return err
+	}
+
+	br := &bridge{route: route.Path, drainCh: make(chan struct{})}
+	b.state.Lock()
+	draining := b.state.closing
+	b.state.active[br] = struct{}{}
+	b.state.Unlock()
+	defer func() {
+		b.state.Lock()
+		delete(b.state.active, br)
+		b.state.Unlock()
+	}()
+	if draining {
+		br.drain()
+	}
+
+	// ctx ends with the caller's context or Close.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(b.ctx, cancel)
+	defer stop()
+
+	dctx, dcancel := context.WithTimeout(ctx, b.o.DialTimeout)
+	up, err := b.dial(dctx, route, inf, s)
+	dcancel()
+	if err != nil {
+		var de *DialError
+		reason := "upstream unreachable"
+		if errors.As(err, &de) {
+			b.m.dialErrors.WithLabelValues(route.Path, de.Reason).Inc()
+			reason = de.clientReason()
+		}
+		b.m.ends.WithLabelValues(route.Path, "dial_error").Inc()
+		b.log.Warn("wsbridge: upstream dial failed", "route", route.Path, "client", inf.RemoteAddr, "err", err)
+		se.closeWithError(CloseUpstreamUnreachable, reason)
+		return err
+	}
+
+	active := b.m.active.WithLabelValues(route.Path)
+	active.Inc()
+	defer active.Dec()
+	b.log.Debug("wsbridge: bridging", "route", route.Path, "client", inf.RemoteAddr, "upstream", route.Upstream.String())
+
+	end, err := b.run(ctx, br, se, up, route.Path)
+	b.m.ends.WithLabelValues(route.Path, end).Inc()
+	b.log.Debug("wsbridge: bridge ended", "route", route.Path, "client", inf.RemoteAddr, "how", end, "err", err)
+	return err
+}
+
+// run copies both ways until one side ends, then closes both in the order
+// that loses nothing: what one side sent before it ended is delivered to the
+// other before that one is closed. It returns how the bridge ended.
+func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoint, route string) (string, error) {
+	// A hard stop (Close, or the caller's context) closes both ends, which
+	// unblocks both loops.
+	hard := context.AfterFunc(ctx, func() {
+		se.closeWithError(CloseGoingAway, "gateway is shutting down")
+		up.close()
+	})
+	defer hard()
+
+	in := b.m.bytes.WithLabelValues(route, "in")
+	out := b.m.bytes.WithLabelValues(route, "out")
+	c2u := make(chan loopResult, 1)
+	u2c := make(chan loopResult, 1)
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() { defer loops.Done(); c2u <- b.copyLoop(ctx, se, up, in) }()
+	go func() { defer loops.Done(); u2c <- b.copyLoop(ctx, up, se, out) }()
+	defer loops.Wait()
+
+	select {
+	case r := <-c2u:
+		switch {
+		case r.writeErr != nil: // the upstream stopped taking data
+			se.closeWithError(CloseUpstreamClosed, upstreamReason(r.writeErr))
+			up.close()
+			return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", r.writeErr)
+		case errors.Is(r.readErr, io.EOF): // clean close by the client
+			up.closeWrite()
+			t := time.NewTimer(b.o.CloseTimeout)
+			defer t.Stop()
+			select { // forward the upstream's last bytes
+			case <-u2c:
+			case <-t.C:
+			case <-br.drainCh:
+			case <-ctx.Done():
+			}
+			se.close()
+			up.close()
+			return "client_close", nil
+		default: // the session ended otherwise (expired, closed by the server)
+			up.closeWrite()
+			up.close()
+			se.close()
+			return "session_end", sessionErr(r.readErr)
+		}
+	case r := <-u2c:
+		if r.writeErr != nil { // the session no longer takes data
+			up.closeWrite()
+			up.close()
+			se.close()
+			return "session_end", sessionErr(r.writeErr)
+		}
+		// The upstream ended; everything it sent has been handed to the
+		// session, which sends it before its CLOSE.
+		how := "upstream_close"
+		if !isCleanEnd(r.readErr) {
+			how = "upstream_error"
+			b.log.Info("wsbridge: upstream failed", "route", route, "err", r.readErr)
+		}
+		se.closeWithError(CloseUpstreamClosed, upstreamReason(r.readErr))
+		up.close()
+		if how == "upstream_close" {
+			return how, nil
+		}
+		return how, fmt.Errorf("wsbridge: reading from upstream: %w", r.readErr)
+	case <-br.drainCh:
+		// Tell the client to go elsewhere; what it sent before is still
+		// delivered to the upstream by c2u, which ends once the session is
+		// closed. Only then is the upstream closed, cleanly.
+		se.closeWithError(CloseGoingAway, "gateway is going away")
+		select {
+		case <-c2u:
+		case <-ctx.Done():
+		}
+		up.closeWrite()
+		up.close()
+		return "drain", nil
+	case <-ctx.Done():
+		return "shutdown", ErrBridgerClosed
+	}
+}
+
+// copyLoop copies messages from src to dst until either fails.
+func (b *Bridger) copyLoop(ctx context.Context, src, dst endpoint, ctr prometheus.Counter) loopResult {
+	bp := b.bufPool.Get().(*[]byte)
+	defer b.bufPool.Put(bp)
+	buf := *bp
+	for {
+		typ, p, err := src.read(ctx, &buf)
+		if len(p) > 0 {
+			if werr := dst.write(ctx, typ, p); werr != nil {
+				return loopResult{writeErr: werr}
+			}
+			ctr.Add(float64(len(p)))
+		}
+		if err != nil {
+			return loopResult{readErr: err}
+		}
+	}
+}
+
+// isCleanEnd reports whether an upstream read error is an orderly end.
+func isCleanEnd(err error) bool {
+	if errors.Is(err, io.EOF) {
+		return true
+	}
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		return true
+	}
+	return false
+}
+
+// upstreamReason is the close reason the client gets when the upstream ends.
+func upstreamReason(err error) string {
+	if errors.Is(err, io.EOF) {
+		return "upstream closed the connection"
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		if ce.Reason != "" {
+			return truncReason(fmt.Sprintf("upstream closed the connection (%d): %s", ce.Code, ce.Reason))
+		}
+		return fmt.Sprintf("upstream closed the connection (%d)", ce.Code)
+	}
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		return "upstream message too big"
+	}
+	return "upstream connection failed"
+}
+
+func sessionErr(err error) error {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("wsbridge: session: %w", err)
+}

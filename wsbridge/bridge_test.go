@@ -1,0 +1,406 @@
+package wsbridge_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/dualgate/dualgate/wsbridge"
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// streamRoundTrip writes data on client, half-closes, and expects it back
+// followed by EOF.
+func streamRoundTrip(t *testing.T, client net.Conn, data []byte) {
+	t.Helper()
+	client.SetDeadline(time.Now().Add(testTimeout))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := client.Write(data)
+		if err == nil {
+			err = client.(*net.TCPConn).CloseWrite()
+		}
+		errc <- err
+	}()
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if werr := <-errc; werr != nil {
+		t.Fatalf("write: %v", werr)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("echo mismatch: got %d bytes, want %d", len(got), len(data))
+	}
+}
+
+func TestBridgeStreamUpstreams(t *testing.T) {
+	tcpAddr := startTCPEcho(t)
+	unixPath := startUnixEcho(t)
+	tests := []struct {
+		name  string
+		route string
+	}{
+		{"tcp", "/s=tcp://" + tcpAddr},
+		{"unix", "/s=unix://" + unixPath},
+		{"builtin-echo", "/s=builtin:echo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, reg := newBridger(t, []string{tt.route}, nil)
+			client, server := tcpPair(t)
+			sess := newRouteSession(server, "/s")
+			done := runBridge(t, b, sess)
+			data := make([]byte, 1<<20)
+			rand.Read(data)
+			streamRoundTrip(t, client, data)
+			if err := waitErr(t, done); err != nil {
+				t.Fatalf("bridge: %v", err)
+			}
+			if code, _ := sess.closeStatus(t); code != wsbridge.CloseNormal {
+				t.Fatalf("session closed with %d, want 1000 after a clean client close", code)
+			}
+			in := metricValue(t, reg, "dualgate_wsbridge_bytes_total", "route", "/s", "direction", "in")
+			out := metricValue(t, reg, "dualgate_wsbridge_bytes_total", "route", "/s", "direction", "out")
+			if in != float64(len(data)) || out != float64(len(data)) {
+				t.Fatalf("bytes metrics in=%v out=%v, want %d", in, out, len(data))
+			}
+			if b.Active() != 0 {
+				t.Fatalf("Active = %d after the bridge ended", b.Active())
+			}
+		})
+	}
+}
+
+func TestBridgeMessagesKeepBoundaries(t *testing.T) {
+	ws := startWSEcho(t)
+	upURL := "ws" + strings.TrimPrefix(ws.URL, "http") + "/up"
+	for _, route := range []string{"/m=" + upURL, "/m=builtin:echo"} {
+		t.Run(route, func(t *testing.T) {
+			b, _ := newBridger(t, []string{route}, nil)
+			gw := startWSGateway(t, b)
+			ctx := testCtx(t)
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/m", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			msgs := []struct {
+				typ websocket.MessageType
+				p   []byte
+			}{
+				{websocket.MessageText, []byte("hello")},
+				{websocket.MessageBinary, []byte{0, 1, 2}},
+				{websocket.MessageBinary, bytes.Repeat([]byte("x"), 200<<10)},
+				{websocket.MessageText, []byte("ünïcode")},
+				{websocket.MessageBinary, []byte{9}},
+			}
+			for _, m := range msgs {
+				if err := c.Write(ctx, m.typ, m.p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, m := range msgs {
+				typ, p, err := c.Read(ctx)
+				if err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+				if typ != m.typ || !bytes.Equal(p, m.p) {
+					t.Fatalf("message %d: got %v/%d bytes, want %v/%d bytes", i, typ, len(p), m.typ, len(m.p))
+				}
+			}
+			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+				t.Fatalf("clean close: %v", err)
+			}
+		})
+	}
+}
+
+func TestBridgeDialFailure(t *testing.T) {
+	// A port that was just free: nothing listens there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	tests := []struct {
+		name, route, reason, metric string
+	}{
+		{"tcp-refused", "/d=tcp://" + dead, "upstream unreachable: connection refused", "refused"},
+		{"unix-missing", "/d=unix://" + t.TempDir() + "/none.sock", "upstream unreachable: no such socket", "not_found"},
+		{"ws-refused", "/d=ws://" + dead + "/x", "upstream unreachable: connection refused", "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, reg := newBridger(t, []string{tt.route}, nil)
+			_, server := tcpPair(t)
+			sess := newRouteSession(server, "/d")
+			err := waitErr(t, runBridge(t, b, sess))
+			var de *wsbridge.DialError
+			if !errors.As(err, &de) || de.Reason != tt.metric {
+				t.Fatalf("Bridge error = %v, want a DialError with reason %q", err, tt.metric)
+			}
+			code, reason := sess.closeStatus(t)
+			if code != wsbridge.CloseUpstreamUnreachable || reason != tt.reason {
+				t.Fatalf("session closed with %d %q, want 4010 %q", code, reason, tt.reason)
+			}
+			if strings.Contains(reason, dead) {
+				t.Fatalf("reason %q leaks the upstream address", reason)
+			}
+			got := metricValue(t, reg, "dualgate_wsbridge_upstream_dial_errors_total", "route", "/d", "reason", tt.metric)
+			if got != 1 {
+				t.Fatalf("dial error metric = %v, want 1", got)
+			}
+		})
+	}
+}
+
+func TestBridgeNoRoute(t *testing.T) {
+	b, _ := newBridger(t, []string{"/a=builtin:echo"}, nil)
+	_, server := tcpPair(t)
+	sess := newRouteSession(server, "/nope")
+	if err := waitErr(t, runBridge(t, b, sess)); err == nil {
+		t.Fatal("want an error for a session without a route")
+	}
+	if code, reason := sess.closeStatus(t); code != wsbridge.CloseUpstreamUnreachable || !strings.Contains(reason, "no route") {
+		t.Fatalf("closed with %d %q", code, reason)
+	}
+}
+
+func TestBridgeUpstreamClosesMidStream(t *testing.T) {
+	// The upstream sends a greeting and a 1 MiB body, then closes: the
+	// client gets every byte, then 4011.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 1<<20)
+	rand.Read(body)
+	serveListener(t, ln, func(c net.Conn) {
+		c.Write([]byte("hello\n"))
+		c.Write(body)
+	})
+	b, reg := newBridger(t, []string{"/u=tcp://" + ln.Addr().String()}, nil)
+	client, server := tcpPair(t)
+	sess := newRouteSession(server, "/u")
+	done := runBridge(t, b, sess)
+	client.SetDeadline(time.Now().Add(testTimeout))
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte("hello\n"), body...); !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(want))
+	}
+	if err := waitErr(t, done); err != nil {
+		t.Fatalf("bridge: %v", err)
+	}
+	if code, reason := sess.closeStatus(t); code != wsbridge.CloseUpstreamClosed || reason != "upstream closed the connection" {
+		t.Fatalf("closed with %d %q, want 4011", code, reason)
+	}
+	if v := metricValue(t, reg, "dualgate_wsbridge_bridges_ended_total", "route", "/u", "reason", "upstream_close"); v != 1 {
+		t.Fatalf("ended metric = %v", v)
+	}
+}
+
+func TestBridgeWSUpstreamCloseReason(t *testing.T) {
+	up := httptestWS(t, func(ctx context.Context, c *websocket.Conn) {
+		c.Write(ctx, websocket.MessageText, []byte("last words"))
+		c.Close(4321, "maintenance")
+	})
+	b, _ := newBridger(t, []string{"/w=" + up}, nil)
+	gw := startWSGateway(t, b)
+	ctx := testCtx(t)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	typ, p, err := c.Read(ctx)
+	if err != nil || typ != websocket.MessageText || string(p) != "last words" {
+		t.Fatalf("got %v %q %v", typ, p, err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4011 || ce.Reason != "upstream closed the connection (4321): maintenance" {
+		t.Fatalf("close = %v, want 4011 with the upstream's code and reason", err)
+	}
+}
+
+func TestBridgeClientCloseReachesUpstream(t *testing.T) {
+	addr, results := startTCPSink(t)
+	b, _ := newBridger(t, []string{"/k=tcp://" + addr}, nil)
+	client, server := tcpPair(t)
+	sess := newRouteSession(server, "/k")
+	done := runBridge(t, b, sess)
+	data := bytes.Repeat([]byte("abc"), 100000)
+	if _, err := client.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	client.(*net.TCPConn).CloseWrite()
+	select {
+	case r := <-results:
+		if r.err != nil || r.n != int64(len(data)) {
+			t.Fatalf("sink got %d bytes, err %v; want %d and a clean EOF", r.n, r.err, len(data))
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("sink saw no EOF")
+	}
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBridgeProxyHeader(t *testing.T) {
+	for _, v := range []string{"v1", "v2"} {
+		t.Run(v, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdrs := make(chan *proxyproto.Header, 1)
+			serveListener(t, ln, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				h, err := proxyproto.Read(br)
+				if err != nil {
+					hdrs <- nil
+					return
+				}
+				hdrs <- h
+				io.Copy(c, br)
+			})
+			b, _ := newBridger(t, []string{"/p=tcp://" + ln.Addr().String() + "?proxy=" + v}, nil)
+			client, server := tcpPair(t)
+			sess := newRouteSession(server, "/p")
+			done := runBridge(t, b, sess)
+			client.SetDeadline(time.Now().Add(testTimeout))
+			if _, err := client.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("echo after header: %q %v", buf, err)
+			}
+			h := <-hdrs
+			if h == nil {
+				t.Fatal("upstream could not parse the PROXY header")
+			}
+			wantVer := byte(1)
+			if v == "v2" {
+				wantVer = 2
+			}
+			src, _, ok := h.TCPAddrs()
+			if h.Version != wantVer || !ok || src.String() != client.LocalAddr().String() {
+				t.Fatalf("header v%d source %v, want v%d source %v", h.Version, src, wantVer, client.LocalAddr())
+			}
+			client.Close()
+			waitErr(t, done)
+		})
+	}
+}
+
+func TestBridgeDrain(t *testing.T) {
+	addr, results := startTCPSink(t)
+	b, reg := newBridger(t, []string{"/s=tcp://" + addr}, nil)
+	const n = 8
+	sessions := make([]*routeSession, n)
+	clients := make([]net.Conn, n)
+	for i := range sessions {
+		client, server := tcpPair(t)
+		clients[i] = client
+		sessions[i] = newRouteSession(server, "/s")
+		runBridge(t, b, sessions[i])
+	}
+	sent := make([]int, n)
+	for i, c := range clients {
+		p := []byte(fmt.Sprintf("session %d says hello", i))
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		sent[i] = len(p)
+	}
+	// Wait until every bridge is up and has forwarded its bytes.
+	deadline := time.Now().Add(testTimeout)
+	for metricValue(t, reg, "dualgate_wsbridge_bytes_total", "route", "/s", "direction", "in") < float64(sumInts(sent)) {
+		if time.Now().After(deadline) {
+			t.Fatal("bytes never forwarded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := b.Drain(testCtx(t)); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	for _, s := range sessions {
+		if code, reason := s.closeStatus(t); code != wsbridge.CloseGoingAway || reason == "" {
+			t.Fatalf("closed with %d %q, want 1001", code, reason)
+		}
+	}
+	var total int64
+	for range sessions {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("upstream not closed cleanly: %v", r.err)
+			}
+			total += r.n
+		case <-time.After(testTimeout):
+			t.Fatal("upstream not closed")
+		}
+	}
+	if total != int64(sumInts(sent)) {
+		t.Fatalf("upstreams got %d bytes, want %d", total, sumInts(sent))
+	}
+	// New sessions are refused with 1001.
+	_, server := tcpPair(t)
+	late := newRouteSession(server, "/s")
+	if err := b.Bridge(context.Background(), late); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Bridge after Drain = %v", err)
+	}
+	if code, _ := late.closeStatus(t); code != wsbridge.CloseGoingAway {
+		t.Fatalf("late session closed with %d", code)
+	}
+}
+
+func TestServeListener(t *testing.T) {
+	// A plain net.Listener is an Acceptor of byte-stream sessions on the
+	// default route, like legacy sessions.
+	echo := startTCPEcho(t)
+	b, _ := newBridger(t, []string{"/legacy=tcp://" + echo}, &wsbridge.Options{DefaultRoute: "/legacy"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- wsbridge.Serve(context.Background(), b, ln) }()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamRoundTrip(t, c, []byte(fmt.Sprintf("round trip %d", i)))
+		c.Close()
+	}
+	ln.Close()
+	if err := waitErr(t, served); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve = %v, want net.ErrClosed", err)
+	}
+}
+
+func sumInts(v []int) int {
+	s := 0
+	for _, x := range v {
+		s += x
+	}
+	return s
+}

@@ -1,0 +1,215 @@
+package wsbridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// endpoint is one side of a bridge, seen as a source and sink of messages.
+// For byte streams a "message" is whatever one Read returned.
+type endpoint interface {
+	// read returns the next message. It may use and grow *buf as storage;
+	// the returned bytes are valid until the next call. It may return data
+	// together with an error.
+	read(ctx context.Context, buf *[]byte) (MessageType, []byte, error)
+	// write sends one message; p is not retained.
+	write(ctx context.Context, typ MessageType, p []byte) error
+	// closeWrite ends the output cleanly (TCP CloseWrite, WebSocket close
+	// frame, end of the echo stream).
+	closeWrite() error
+	// close releases the endpoint and unblocks its pending calls.
+	close() error
+}
+
+// sessionEnd adapts a Session.
+type sessionEnd struct {
+	s  Session
+	ms MessageSession // nil for byte-stream sessions
+	ec ErrorCloser    // nil if the session cannot carry a close code
+}
+
+func newSessionEnd(s Session) *sessionEnd {
+	e := &sessionEnd{s: s}
+	e.ms, _ = s.(MessageSession)
+	e.ec, _ = s.(ErrorCloser)
+	return e
+}
+
+func (e *sessionEnd) read(ctx context.Context, buf *[]byte) (MessageType, []byte, error) {
+	if e.ms != nil {
+		return e.ms.ReadMessage(ctx)
+	}
+	n, err := e.s.Read(*buf)
+	return MessageBinary, (*buf)[:n], err
+}
+
+func (e *sessionEnd) write(ctx context.Context, typ MessageType, p []byte) error {
+	if e.ms != nil {
+		return e.ms.WriteMessage(ctx, typ, p)
+	}
+	_, err := e.s.Write(p)
+	return err
+}
+
+func (e *sessionEnd) closeWrite() error { return e.s.Close() }
+func (e *sessionEnd) close() error      { return e.s.Close() }
+
+// closeWithError closes the session with a code and reason when it can carry
+// them, and plainly otherwise.
+func (e *sessionEnd) closeWithError(code CloseCode, reason string) error {
+	if e.ec != nil {
+		return e.ec.CloseWithError(code, truncReason(reason))
+	}
+	return e.s.Close()
+}
+
+// maxReasonLen is the longest close reason of the protocol (docs/protocol.md §8).
+const maxReasonLen = 123
+
+func truncReason(s string) string {
+	if len(s) <= maxReasonLen {
+		return s
+	}
+	s = s[:maxReasonLen]
+	for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 { // drop a cut UTF-8 sequence
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// streamEnd is a tcp or unix upstream.
+type streamEnd struct {
+	c net.Conn
+}
+
+func (e *streamEnd) read(_ context.Context, buf *[]byte) (MessageType, []byte, error) {
+	n, err := e.c.Read(*buf)
+	return MessageBinary, (*buf)[:n], err
+}
+
+func (e *streamEnd) write(_ context.Context, _ MessageType, p []byte) error {
+	_, err := e.c.Write(p)
+	return err
+}
+
+func (e *streamEnd) closeWrite() error {
+	if cw, ok := e.c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return e.c.Close()
+}
+
+func (e *streamEnd) close() error { return e.c.Close() }
+
+// wsEnd is a ws or wss upstream.
+type wsEnd struct {
+	c *websocket.Conn
+}
+
+func (e *wsEnd) read(ctx context.Context, buf *[]byte) (MessageType, []byte, error) {
+	typ, r, err := e.c.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow; bounded by the connection's read limit
+			*buf = b
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return MessageType(typ), b, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+func (e *wsEnd) write(ctx context.Context, typ MessageType, p []byte) error {
+	return e.c.Write(ctx, websocket.MessageType(typ), p)
+}
+
+func (e *wsEnd) closeWrite() error { return e.c.Close(websocket.StatusNormalClosure, "") }
+func (e *wsEnd) close() error      { return e.c.CloseNow() }
+
+// echoEnd is the built-in echo upstream: every message written is read back
+// unchanged, with its type. It holds at most queue messages; a writer blocks
+// beyond that, which slows the client (backpressure).
+type echoEnd struct {
+	ch        chan echoMsg
+	eof       chan struct{} // closed by closeWrite
+	done      chan struct{} // closed by close
+	eofOnce   sync.Once
+	closeOnce sync.Once
+}
+
+type echoMsg struct {
+	typ MessageType
+	p   []byte
+}
+
+var errEchoClosed = errors.New("wsbridge: echo upstream closed")
+
+func newEchoEnd(queue int) *echoEnd {
+	return &echoEnd{ch: make(chan echoMsg, queue), eof: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (e *echoEnd) read(ctx context.Context, _ *[]byte) (MessageType, []byte, error) {
+	select {
+	case m := <-e.ch:
+		return m.typ, m.p, nil
+	case <-e.eof:
+		select {
+		case m := <-e.ch:
+			return m.typ, m.p, nil
+		default:
+			return 0, nil, io.EOF
+		}
+	case <-e.done:
+		return 0, nil, net.ErrClosed
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+}
+
+func (e *echoEnd) write(ctx context.Context, typ MessageType, p []byte) error {
+	select {
+	case <-e.eof:
+		return errEchoClosed
+	default:
+	}
+	m := echoMsg{typ: typ, p: append([]byte(nil), p...)}
+	select {
+	case e.ch <- m:
+		return nil
+	case <-e.done:
+		return net.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *echoEnd) closeWrite() error {
+	e.eofOnce.Do(func() { close(e.eof) })
+	return nil
+}
+
+func (e *echoEnd) close() error {
+	e.closeOnce.Do(func() { close(e.done) })
+	return nil
+}
+
+// deadliner is implemented by net.Conns; used to bound the PROXY header write.
+type deadliner interface{ SetWriteDeadline(time.Time) error }
