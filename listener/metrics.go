@@ -1,0 +1,93 @@
+package listener
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dualgate/dualgate/sniff"
+)
+
+// Sniff outcomes (label values of dualgate_listener_sniff_outcomes_total).
+const (
+	OutcomeClassified        = "classified"
+	OutcomeAmbiguousViaCache = "ambiguous_via_cache"
+	OutcomeAmbiguousToPlain  = "ambiguous_to_plain"
+	OutcomeRejected          = "rejected"
+)
+
+// Rejection reasons of the listener itself, next to the sniff.Reason values.
+const (
+	ReasonMaxConns           = "max-conns"
+	ReasonMaxConnsPerIP      = "max-conns-per-ip"
+	ReasonKindDisabled       = "kind-disabled"
+	ReasonKindClosed         = "kind-closed"
+	ReasonInvalidProxyHeader = "invalid-proxy-header"
+	ReasonSniffTimeout       = "sniff-timeout" // some bytes, then silence
+	ReasonClosedEarly        = "closed-early"  // EOF before a decision
+	ReasonReadError          = "read-error"
+	ReasonListenerClosed     = "listener-closed"
+)
+
+type metrics struct {
+	conns      *prometheus.CounterVec
+	outcomes   *prometheus.CounterVec
+	rejections *prometheus.CounterVec
+}
+
+func newMetrics(l *Listener) *metrics {
+	cl := prometheus.Labels{"layer": l.opts.MetricsLayer}
+	m := &metrics{
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dualgate_listener_connections_total", ConstLabels: cl,
+			Help: "Connections handed out by the sniffing listener, by kind.",
+		}, []string{"kind"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dualgate_listener_sniff_outcomes_total", ConstLabels: cl,
+			Help: "Sniff outcomes: classified, ambiguous_via_cache, ambiguous_to_plain, rejected.",
+		}, []string{"outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dualgate_listener_rejections_total", ConstLabels: cl,
+			Help: "Connections closed by the sniffing listener, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, k := range l.opts.Kinds {
+		m.conns.WithLabelValues(k.String())
+	}
+	for _, o := range []string{OutcomeClassified, OutcomeAmbiguousViaCache, OutcomeAmbiguousToPlain, OutcomeRejected} {
+		m.outcomes.WithLabelValues(o)
+	}
+	for _, r := range []sniff.Reason{sniff.ReasonSSLv2, sniff.ReasonH2CPreface, sniff.ReasonProxyHeader, sniff.ReasonGarbage} {
+		m.rejections.WithLabelValues(string(r))
+	}
+	reg := l.opts.Registerer
+	if reg == nil {
+		return m
+	}
+	m.conns = register(reg, m.conns)
+	m.outcomes = register(reg, m.outcomes)
+	m.rejections = register(reg, m.rejections)
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dualgate_listener_open_connections", ConstLabels: cl,
+		Help: "Open connections counted against the global limit.",
+	}, func() float64 { return float64(l.open.Load()) }))
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dualgate_listener_sniffing", ConstLabels: cl,
+		Help: "Connections being classified.",
+	}, func() float64 { return float64(len(l.sem)) }))
+	return m
+}
+
+// register registers c, or reuses the collector already registered under
+// the same descriptor (two listeners of one layer share their counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
