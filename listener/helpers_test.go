@@ -70,7 +70,6 @@ func counterValue(tb testing.TB, reg *prometheus.Registry, name, label, value st
 	return 0
 }
 
-
 // waitFor polls cond until it holds or the test deadline passes.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
@@ -170,4 +169,3 @@ func ctxT(tb testing.TB) context.Context {
 	tb.Cleanup(cancel)
 	return ctx
 }
-
