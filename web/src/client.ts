@@ -1,0 +1,848 @@
+// DualgateSocket: the browser client of the resumable stream. One socket is
+// one session kept in this tab's memory; it runs over any number of
+// WebSocket transports and resumes after each loss.
+//
+//	connecting ──handshake──► open ──transport lost──► reconnecting
+//	     │                     ▲  │                         │
+//	     │                     │  └──── resumed ◄───────────┘
+//	     └── final refusal / close() / TTL passed ──► closed (from any state)
+
+import { AeadError, webCrypto } from "./aead.js";
+import { backoffDelay, normaliseBackoff, type BackoffOptions } from "./backoff.js";
+import { base64urlDecode, concat, equalBytes, utf8 } from "./bytes.js";
+import {
+  CloseCode, FRAME_CONFIRM, FRAME_PING, FRAME_PONG, MAX_WINDOW, MIN_WINDOW, MSG_REFUSE,
+  MSG_SERVER_HELLO, PATTERN_NK, PATTERN_NN, PROLOGUE_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL,
+  SUITE_AESGCM, SUITE_CHACHAPOLY, isFinalRefusal, type PatternId, type SuiteId,
+} from "./constants.js";
+import {
+  type ConnectionState, DualgateCloseEvent, DualgateMessageEvent, type DualgateSocketEventMap,
+  ResumedEvent, RttEvent, StateChangeEvent, TransportEvent,
+} from "./events.js";
+import {
+  type Frame, ProtocolError, decodeFrame, decodeRefuse, decodeServerPayload, encodeFrame,
+  encodeHelloHeader, encodeHelloPayload,
+} from "./frame.js";
+import { type CipherState, Handshake, deriveResumeSecret } from "./noise.js";
+import { Stream } from "./stream.js";
+
+/** UrlProvider returns the URL of the next transport, e.g. with a fresh token. */
+export type UrlProvider = () => string | URL | Promise<string | URL>;
+
+/** CipherPreference selects the AEAD; "auto" is AES-GCM where WebCrypto exists. */
+export type CipherPreference = "auto" | "aes-gcm" | "chacha20-poly1305";
+
+/** WebSocketLike is the constructor shape the client needs (the browser's WebSocket). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+
+/** ConnectOptions configures a DualgateSocket. Every field is optional. */
+export interface ConnectOptions {
+  /** serverKey pins the gateway's static X25519 public key (unpadded base64url, 43 chars): Noise NK. Without it the handshake is NN (anonymous). */
+  serverKey?: string;
+  /** cipher selects the AEAD (default "auto"). */
+  cipher?: CipherPreference;
+  /** backoff shapes the delays between failed attempts. */
+  backoff?: BackoffOptions;
+  /** heartbeatInterval is the PING interval in ms (default 10,000). */
+  heartbeatInterval?: number;
+  /** deadPeerTimeout drops a transport on which nothing arrived for this long, in ms (default 30,000). */
+  deadPeerTimeout?: number;
+  /** handshakeTimeout bounds one transport's connect and handshake, in ms (default 10,000). */
+  handshakeTimeout?: number;
+  /** probeTimeout drops the transport when a probe PING sent on online/visibilitychange/pageshow gets no answer within it, in ms (default 4,000). */
+  probeTimeout?: number;
+  /** giveUpAfter ends the session (4001) when no transport worked for this long, in ms (default: the server's detached TTL). */
+  giveUpAfter?: number;
+  /** closeTimeout ends a close() that got no answer, in ms (default 10,000). */
+  closeTimeout?: number;
+  /** receiveWindow is announced to the server, in bytes (default 256 KiB, 16 KiB – 16 MiB). */
+  receiveWindow?: number;
+  /** maxMessageSize bounds one incoming message (default 16 MiB); larger ones end the session with 1009. */
+  maxMessageSize?: number;
+  /** chunkSize is the largest DATA payload sent, in bytes (default 16 KiB, at most 16 KiB). */
+  chunkSize?: number;
+  /** highWaterMark is the bufferedAmount above which send() returns false (default 1 MiB). */
+  highWaterMark?: number;
+  /** lifecycle listens to online, visibilitychange and pageshow to reconnect promptly (default true). */
+  lifecycle?: boolean;
+  /** WebSocket replaces globalThis.WebSocket (for non-browser runtimes). */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** SocketStats are the counters of a session. */
+export interface SocketStats {
+  /** bytesSent counts application bytes queued by send(). */
+  bytesSent: number;
+  /** bytesReceived counts application bytes delivered to message events. */
+  bytesReceived: number;
+  /** replayedBytes counts bytes transmitted again after resumes. */
+  replayedBytes: number;
+  /** duplicateBytes counts received bytes dropped because they had already been delivered. */
+  duplicateBytes: number;
+  /** transports counts transports that completed a handshake. */
+  transports: number;
+  /** resumes counts successful resumes. */
+  resumes: number;
+  /** rtt is the last PING round-trip time in ms (NaN before the first PONG). */
+  rtt: number;
+  /** suite is the Noise cipher suite name in use. */
+  suite: string;
+  /** pattern is the Noise pattern of the first handshake ("NN" or "NK"). */
+  pattern: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+interface Opts {
+  pinned?: Uint8Array;
+  suite: SuiteId;
+  backoff: Required<BackoffOptions>;
+  heartbeatInterval: number;
+  deadPeerTimeout: number;
+  handshakeTimeout: number;
+  probeTimeout: number;
+  giveUpAfter?: number;
+  closeTimeout: number;
+  window: number;
+  maxMessageSize: number;
+  chunkSize: number;
+  highWaterMark: number;
+  lifecycle: boolean;
+  WS: WebSocketConstructor;
+}
+
+function normalise(o: ConnectOptions = {}): Opts {
+  let pinned: Uint8Array | undefined;
+  if (o.serverKey !== undefined) {
+    pinned = base64urlDecode(o.serverKey.trim());
+    if (pinned.length !== 32) throw new TypeError("dualgate: serverKey must be a 32-byte X25519 key in base64url");
+  }
+  const pref = o.cipher ?? "auto";
+  let suite: SuiteId;
+  if (pref === "chacha20-poly1305") suite = SUITE_CHACHAPOLY;
+  else if (pref === "aes-gcm") {
+    if (!webCrypto()) throw new TypeError("dualgate: cipher aes-gcm needs crypto.subtle (a secure context)");
+    suite = SUITE_AESGCM;
+  } else suite = webCrypto() ? SUITE_AESGCM : SUITE_CHACHAPOLY;
+  const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WS) throw new TypeError("dualgate: no WebSocket implementation");
+  const hb = num(o.heartbeatInterval, 10_000, 100);
+  const window = num(o.receiveWindow, 256 << 10, MIN_WINDOW);
+  if (window > MAX_WINDOW) throw new RangeError("dualgate: receiveWindow above 16 MiB");
+  return {
+    pinned,
+    suite,
+    backoff: normaliseBackoff(o.backoff),
+    heartbeatInterval: hb,
+    deadPeerTimeout: Math.max(num(o.deadPeerTimeout, 30_000, 200), hb + 100),
+    handshakeTimeout: num(o.handshakeTimeout, 10_000, 100),
+    probeTimeout: num(o.probeTimeout, 4_000, 100),
+    giveUpAfter: o.giveUpAfter,
+    closeTimeout: num(o.closeTimeout, 10_000, 100),
+    window,
+    maxMessageSize: num(o.maxMessageSize, 16 << 20, 1),
+    chunkSize: Math.min(num(o.chunkSize, 16 << 10, 1), MIN_WINDOW),
+    highWaterMark: num(o.highWaterMark, 1 << 20, 0),
+    lifecycle: o.lifecycle ?? true,
+    WS,
+  };
+}
+
+function num(v: number | undefined, def: number, min: number): number {
+  if (v === undefined) return def;
+  if (!Number.isFinite(v) || v < min) throw new RangeError(`dualgate: option value ${v} below ${min}`);
+  return v;
+}
+
+/** Transport is one WebSocket and the keys of its handshake. */
+interface Transport {
+  ws: WebSocket;
+  send?: CipherState;
+  recv?: CipherState;
+  hs?: Handshake;
+  resume: boolean;
+  ready: boolean;
+  dead: boolean;
+  gotHello: boolean;
+  settle: (ok: boolean) => void;
+  tx: Promise<void>;
+  rx: Promise<void>;
+  lastRx: number;
+  lastTx: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** SessionEndError is thrown by drain() and opened when the session ended. */
+export class SessionEndError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string) {
+    super(`dualgate: session closed with ${code}${reason ? ` (${reason})` : ""}`);
+    this.name = "SessionEndError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+const now = (): number => (typeof performance !== "undefined" ? performance.now() : Date.now());
+
+/**
+ * DualgateSocket is a resumable encrypted message stream to a Dualgate
+ * gateway, in the spirit of WebSocket. Create it with connect(). Its zero
+ * value is not usable. JavaScript is single-threaded; all methods may be
+ * called at any time from the page's event loop.
+ */
+export class DualgateSocket extends EventTarget {
+  private readonly o: Opts;
+  private readonly urlProvider: UrlProvider;
+  private readonly stream: Stream;
+  private st: ConnectionState = "connecting";
+  private t?: Transport;
+  private sid?: Uint8Array;
+  private resumeSecret?: Uint8Array;
+  private resumeCounter = 0;
+  private ttlMs = 0;
+  private failures = 0;
+  private lostAt = 0;
+  private retryTimer?: ReturnType<typeof setTimeout>;
+  private retryResolve?: () => void;
+  private hbTimer?: ReturnType<typeof setInterval>;
+  private ackTimer?: ReturnType<typeof setTimeout>;
+  private closeTimer?: ReturnType<typeof setTimeout>;
+  private pingSeq = 1;
+  private pings = new Map<number, number>();
+  private lastPing = 0;
+  private probeAt = 0;
+  private endInfo?: { code: number; reason: string; wasClean: boolean };
+  private drainWaiters: { threshold: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly counters = { bytesSent: 0, bytesReceived: 0, replayedBytes: 0, transports: 0, resumes: 0, rtt: NaN };
+  private readonly unlisten: (() => void)[] = [];
+  private openedResolve!: () => void;
+  private openedReject!: (e: Error) => void;
+  /** opened resolves on the first open event and rejects if the session ends before it. */
+  readonly opened: Promise<void>;
+
+  constructor(url: string | URL | UrlProvider, options?: ConnectOptions) {
+    super();
+    this.o = normalise(options);
+    this.urlProvider = typeof url === "function" ? url : () => url;
+    this.stream = new Stream({ window: this.o.window, maxMessageSize: this.o.maxMessageSize, chunkSize: this.o.chunkSize });
+    this.opened = new Promise<void>((res, rej) => {
+      this.openedResolve = res;
+      this.openedReject = rej;
+    });
+    this.opened.catch(() => {});
+    if (this.o.lifecycle) this.listenLifecycle();
+    queueMicrotask(() => void this.attempt());
+  }
+
+  /** state is the connection state. */
+  get state(): ConnectionState {
+    return this.st;
+  }
+
+  /** bufferedAmount is the number of sent bytes the gateway has not acknowledged yet. */
+  get bufferedAmount(): number {
+    return this.stream.bufferedAmount;
+  }
+
+  /** sessionId is the hex session ID once the first handshake completed. */
+  get sessionId(): string | undefined {
+    return this.sid && Array.from(this.sid, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** stats returns a snapshot of the session's counters. */
+  get stats(): SocketStats {
+    return {
+      ...this.counters,
+      duplicateBytes: this.stream.duplicateBytes,
+      suite: this.o.suite === SUITE_AESGCM ? "25519_AESGCM_SHA256" : "25519_ChaChaPoly_SHA256",
+      pattern: this.o.pinned ? "NK" : "NN",
+    };
+  }
+
+  /**
+   * send queues one message: a string is a text message, bytes a binary one.
+   * It never blocks; it returns false when bufferedAmount is above the
+   * highWaterMark, as a hint to await drain().
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView): boolean {
+    if (this.endInfo || this.stream.closing) throw new DOMException("dualgate: socket is closing or closed", "InvalidStateError");
+    let bytes: Uint8Array;
+    const text = typeof data === "string";
+    if (typeof data === "string") bytes = utf8(data);
+    else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+    else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    else throw new TypeError("dualgate: send takes a string, an ArrayBuffer or a typed array");
+    this.stream.queueMessage(bytes, text);
+    this.counters.bytesSent += bytes.length;
+    this.pump();
+    return this.stream.bufferedAmount <= this.o.highWaterMark;
+  }
+
+  /**
+   * drain resolves once bufferedAmount is at most threshold (default 0, i.e.
+   * everything acknowledged). It rejects with SessionEndError if the session
+   * ends first.
+   */
+  drain(threshold = 0): Promise<void> {
+    if (this.stream.bufferedAmount <= threshold) return Promise.resolve();
+    if (this.endInfo) return Promise.reject(new SessionEndError(this.endInfo.code, this.endInfo.reason));
+    return new Promise((resolve, reject) => this.drainWaiters.push({ threshold, resolve, reject }));
+  }
+
+  /**
+   * close ends the session after everything sent so far has been delivered:
+   * code is 1000 or 3000–4999, reason at most 123 UTF-8 bytes. A close
+   * survives transport losses; after closeTimeout it ends without answer.
+   */
+  close(code: number = CloseCode.Normal, reason = ""): void {
+    if (code !== 1000 && (code < 3000 || code > 4999)) throw new DOMException(`dualgate: close code ${code}`, "InvalidAccessError");
+    if (this.endInfo || this.stream.closing) return;
+    if (!this.sid) {
+      this.end(code, reason, true);
+      return;
+    }
+    this.stream.close(code, reason);
+    this.closeTimer = setTimeout(() => this.end(CloseCode.GoingAway, "close not answered", false), this.o.closeTimeout);
+    this.pump();
+  }
+
+  /**
+   * dropTransport kills the current transport at once, as a network failure
+   * would; the session resumes on a new one. For demos and tests.
+   */
+  dropTransport(): void {
+    if (this.t) this.lose(this.t, 0, "dropped by the application");
+  }
+
+  /** ping sends a PING and resolves with the round-trip time in ms. */
+  ping(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (!this.t?.ready) {
+        reject(new Error("dualgate: no open transport"));
+        return;
+      }
+      const onRtt = (e: Event) => resolve((e as RttEvent).rtt);
+      this.addEventListener("rtt", onRtt, { once: true });
+      this.sendPing();
+    });
+  }
+
+  /** messages returns a ReadableStream of the messages that arrive from now on; it ends when the session ends. */
+  messages(): ReadableStream<string | Uint8Array> {
+    let onMsg: (e: Event) => void;
+    let onClose: () => void;
+    return new ReadableStream<string | Uint8Array>({
+      start: (ctl) => {
+        if (this.endInfo) {
+          ctl.close();
+          return;
+        }
+        onMsg = (e) => ctl.enqueue((e as DualgateMessageEvent).data);
+        onClose = () => {
+          this.removeEventListener("message", onMsg);
+          ctl.close();
+        };
+        this.addEventListener("message", onMsg);
+        this.addEventListener("close", onClose, { once: true });
+      },
+      cancel: () => {
+        this.removeEventListener("message", onMsg);
+        this.removeEventListener("close", onClose);
+      },
+    });
+  }
+
+  /** Symbol.asyncIterator iterates the messages that arrive from now on until the session ends. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<string | Uint8Array, void, undefined> {
+    const reader = this.messages().getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  // Typed listener overloads.
+  override addEventListener<K extends keyof DualgateSocketEventMap>(type: K, listener: (ev: DualgateSocketEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null | ((ev: never) => void), options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  override removeEventListener<K extends keyof DualgateSocketEventMap>(type: K, listener: (ev: DualgateSocketEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null | ((ev: never) => void), options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  // ---- state ----
+
+  private setState(s: ConnectionState): void {
+    if (s === this.st) return;
+    const prev = this.st;
+    this.st = s;
+    this.dispatchEvent(new StateChangeEvent(s, prev));
+  }
+
+  private end(code: number, reason: string, wasClean: boolean): void {
+    if (this.endInfo) return;
+    this.endInfo = { code, reason, wasClean };
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.ackTimer);
+    clearTimeout(this.closeTimer);
+    clearInterval(this.hbTimer);
+    this.retryResolve?.();
+    for (const u of this.unlisten.splice(0)) u();
+    const t = this.t;
+    this.t = undefined;
+    if (t) {
+      // Let frames already sealed (our CLOSE) leave before the carrier closes.
+      t.ws.onmessage = null;
+      t.settle(false);
+      const wsCode = wasClean ? 1000 : code >= 3000 && code <= 4999 ? code : 1000;
+      void t.tx.finally(() => this.closeWs(t, wsCode, reason));
+    }
+    const err = new SessionEndError(code, reason);
+    for (const w of this.drainWaiters.splice(0)) w.reject(err);
+    this.openedReject(err);
+    this.setState("closed");
+    this.dispatchEvent(new DualgateCloseEvent(code, reason, wasClean));
+  }
+
+  private closeWs(t: Transport, code: number, reason: string): void {
+    t.dead = true;
+    clearTimeout(t.timer);
+    t.ws.onclose = null;
+    try {
+      t.ws.close(code, reason.slice(0, 60));
+    } catch {
+      try {
+        t.ws.close();
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  private listenLifecycle(): void {
+    const g = globalThis as unknown as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: Document };
+    if (typeof g.addEventListener !== "function") return;
+    const nudge = () => this.nudge();
+    const vis = () => {
+      if (g.document?.visibilityState === "visible") this.nudge();
+    };
+    g.addEventListener("online", nudge);
+    g.addEventListener("pageshow", nudge);
+    g.document?.addEventListener("visibilitychange", vis);
+    this.unlisten.push(() => {
+      g.removeEventListener!("online", nudge);
+      g.removeEventListener!("pageshow", nudge);
+      g.document?.removeEventListener("visibilitychange", vis);
+    });
+  }
+
+  /** nudge reacts to a network or page lifecycle event: retry now, or probe the open transport. */
+  private nudge(): void {
+    if (this.endInfo) return;
+    if (this.retryResolve) {
+      this.failures = 0;
+      clearTimeout(this.retryTimer);
+      const r = this.retryResolve;
+      this.retryResolve = undefined;
+      r();
+      return;
+    }
+    if (this.t?.ready && !this.probeAt) {
+      this.probeAt = now();
+      this.sendPing();
+    }
+  }
+
+  // ---- transports ----
+
+  private async attempt(): Promise<void> {
+    while (!this.endInfo) {
+      const delay = backoffDelay(this.failures, this.o.backoff);
+      if (delay > 0) {
+        await new Promise<void>((resolve) => {
+          this.retryResolve = resolve;
+          this.retryTimer = setTimeout(resolve, delay);
+        });
+        this.retryResolve = undefined;
+        if (this.endInfo) return;
+      }
+      if (this.sid) {
+        const limit = this.o.giveUpAfter ?? this.ttlMs;
+        if (now() - this.lostAt > limit) {
+          this.end(CloseCode.SessionExpired, "session expired: no transport within the detached TTL", false);
+          return;
+        }
+      }
+      let url: string;
+      try {
+        url = String(await this.urlProvider());
+      } catch (e) {
+        this.failures++;
+        continue;
+      }
+      if (this.endInfo) return;
+      const ok = await this.runTransport(url);
+      if (ok) return; // the transport is up; its loss calls attempt again
+      this.failures++;
+    }
+  }
+
+  /** runTransport opens one transport; it resolves true once the handshake completed. */
+  private runTransport(url: string): Promise<boolean> {
+    return new Promise<boolean>((done) => {
+      let ws: WebSocket;
+      try {
+        ws = new this.o.WS(url, SUBPROTOCOL);
+      } catch {
+        done(false);
+        return;
+      }
+      ws.binaryType = "arraybuffer";
+      let settled = false;
+      const settle = (ok: boolean) => {
+        if (!settled) {
+          settled = true;
+          done(ok);
+        }
+      };
+      const t: Transport = {
+        ws, resume: !!this.sid, ready: false, dead: false, gotHello: false, settle,
+        tx: Promise.resolve(), rx: Promise.resolve(), lastRx: now(), lastTx: now(),
+      };
+      this.t = t;
+      t.timer = setTimeout(() => {
+        this.lose(t, CloseCode.HandshakeTimeout, "handshake timeout");
+        settle(false);
+      }, this.o.handshakeTimeout);
+      ws.onopen = () => {
+        this.sendHello(t).catch((e) => {
+          this.lose(t, 0, `hello: ${String(e)}`);
+          settle(false);
+        });
+      };
+      ws.onmessage = (ev: MessageEvent) => {
+        if (t.dead) return;
+        if (!(ev.data instanceof ArrayBuffer)) {
+          this.lose(t, CloseCode.UnsupportedData, "text message from the server");
+          settle(false);
+          return;
+        }
+        const msg = new Uint8Array(ev.data);
+        t.lastRx = now();
+        this.probeAt = 0;
+        if (!t.gotHello) {
+          t.gotHello = true;
+          t.rx = t.rx.then(() => this.onHello(t, msg)).then((ok) => settle(ok), (e) => {
+            this.lose(t, 0, String(e));
+            settle(false);
+          });
+          return;
+        }
+        // Decrypt eagerly (nonces are taken in arrival order) and handle in order.
+        const start = () => (t.recv ? t.recv.decrypt(EMPTY, msg) : Promise.reject(new ProtocolError("frame before the handshake completed")));
+        const eager = t.recv ? start() : undefined;
+        eager?.catch(() => {});
+        t.rx = t.rx.then(() => eager ?? start()).then(
+          (pt) => {
+            if (!t.dead && !this.endInfo) this.onFrame(t, decodeFrame(pt));
+          },
+          (e) => this.onTransportError(t, e),
+        ).catch((e) => this.onTransportError(t, e));
+      };
+      ws.onclose = (ev: CloseEvent) => {
+        this.lose(t, ev.code, ev.reason);
+        settle(false);
+      };
+      ws.onerror = () => {
+        /* onclose follows */
+      };
+    });
+  }
+
+  private onTransportError(t: Transport, e: unknown): void {
+    if (t.dead) return;
+    if (e instanceof ProtocolError) {
+      this.failSession(e.code, e.message);
+      return;
+    }
+    // A message that does not decrypt ends the transport; the session resumes.
+    this.lose(t, 0, e instanceof AeadError ? "transport message does not authenticate" : String(e));
+  }
+
+  /** failSession ends the session after a protocol violation by the authenticated peer. */
+  private failSession(code: number, reason: string): void {
+    const t = this.t;
+    if (t?.ready && t.send) {
+      const pt = encodeFrame({ type: 0x15, offset: this.stream.highestSent, code, reason: reason.slice(0, 100) });
+      void t.send.encrypt(EMPTY, pt).then((ct) => {
+        try {
+          t.ws.send(ct as Uint8Array<ArrayBuffer>);
+        } catch {
+          /* closing anyway */
+        }
+      });
+    }
+    this.end(code, reason, false);
+  }
+
+  private async sendHello(t: Transport): Promise<void> {
+    const resume = t.resume;
+    const pattern: PatternId = this.o.pinned ? PATTERN_NK : PATTERN_NN;
+    const header = encodeHelloHeader({ version: PROTOCOL_VERSION, suite: this.o.suite, pattern, sessionId: resume ? this.sid : undefined });
+    const payload = encodeHelloPayload(resume ? { window: this.o.window, counter: ++this.resumeCounter } : { window: this.o.window });
+    t.hs = new Handshake({
+      initiator: true,
+      suite: this.o.suite,
+      pattern,
+      prologue: concat(utf8(PROLOGUE_PREFIX), header),
+      psk: resume ? this.resumeSecret : undefined,
+      remoteStatic: this.o.pinned,
+    });
+    const m1 = await t.hs.writeMessage1(payload);
+    if (t.dead) return;
+    t.ws.send(concat(header, m1) as Uint8Array<ArrayBuffer>);
+  }
+
+  /** onHello handles the server's answer to the client hello. */
+  private async onHello(t: Transport, msg: Uint8Array): Promise<boolean> {
+    if (t.dead || this.endInfo) return false;
+    if (msg.length > 0 && msg[0] === MSG_REFUSE) {
+      const r = decodeRefuse(msg);
+      if (isFinalRefusal(r.code)) this.end(r.code, r.reason, false);
+      else this.lose(t, r.code, r.reason);
+      return false;
+    }
+    if (msg.length === 0 || msg[0] !== MSG_SERVER_HELLO || !t.hs) {
+      this.end(CloseCode.ProtocolError, "unexpected message instead of a server hello", false);
+      return false;
+    }
+    let res;
+    try {
+      res = await t.hs.readMessage2(msg.subarray(1));
+    } catch (e) {
+      if (e instanceof AeadError) {
+        if (this.o.pinned && !t.resume) this.end(CloseCode.ServerKeyMismatch, "server hello does not authenticate against the pinned key", false);
+        else this.end(CloseCode.ProofFailed, "server hello does not authenticate", false);
+        return false;
+      }
+      throw e;
+    }
+    if (t.dead || this.endInfo) return false;
+    let p;
+    try {
+      p = decodeServerPayload(res.payload);
+    } catch (e) {
+      this.end(CloseCode.ProtocolError, String(e), false);
+      return false;
+    }
+    let replay = 0;
+    if (t.resume) {
+      if (!equalBytes(p.sessionId, this.sid!)) {
+        this.end(CloseCode.TooFarBehind, "server hello echoes another session ID", false);
+        return false;
+      }
+      try {
+        replay = this.stream.attach(p.delivered);
+      } catch (e) {
+        this.end(CloseCode.TooFarBehind, (e as Error).message, false);
+        return false;
+      }
+    } else {
+      if (p.delivered !== 0) {
+        this.end(CloseCode.ProtocolError, "new session with a non-zero delivered offset", false);
+        return false;
+      }
+      this.sid = p.sessionId;
+      this.resumeSecret = deriveResumeSecret(res.result.hash);
+      this.stream.attach(0);
+    }
+    this.stream.peerWindow = p.window;
+    this.ttlMs = p.ttl * 1000;
+    clearTimeout(t.timer);
+    t.send = res.result.send;
+    t.recv = res.result.recv;
+    t.ready = true;
+    t.hs = undefined;
+    this.failures = 0;
+    this.counters.transports++;
+    this.sendFrame(t, { type: FRAME_CONFIRM, offset: this.stream.delivered });
+    this.startHeartbeat();
+    if (t.resume) {
+      this.counters.resumes++;
+      this.counters.replayedBytes += replay;
+      const downtime = now() - this.lostAt;
+      this.setState("open");
+      this.dispatchEvent(new ResumedEvent(replay, downtime, this.counters.resumes));
+    } else {
+      this.setState("open");
+      this.openedResolve();
+      this.dispatchEvent(new Event("open"));
+    }
+    this.pump();
+    return true;
+  }
+
+  /** lose handles the end of a transport: the session resumes on a new one. */
+  private lose(t: Transport, code: number, reason: string): void {
+    if (t.dead) return;
+    t.dead = true;
+    clearTimeout(t.timer);
+    t.settle(false);
+    try {
+      t.ws.onmessage = null;
+      t.ws.onclose = null;
+      t.ws.close(4015, "");
+    } catch {
+      /* ignore */
+    }
+    if (this.t !== t) return;
+    this.t = undefined;
+    clearInterval(this.hbTimer);
+    this.hbTimer = undefined;
+    this.pings.clear();
+    this.probeAt = 0;
+    if (this.endInfo) return;
+    this.dispatchEvent(new TransportEvent(code, reason));
+    if (this.stream.over) {
+      this.end(this.stream.localCloseInfo?.code ?? 1000, this.stream.localCloseInfo?.reason ?? "", true);
+      return;
+    }
+    if (t.ready) {
+      this.lostAt = now();
+      if (this.sid) this.setState("reconnecting");
+      void this.attempt();
+    }
+    // A transport that never got ready is retried by the attempt loop that started it.
+  }
+
+  // ---- frames ----
+
+  private sendFrame(t: Transport, f: Frame): void {
+    const p = t.send!.encrypt(EMPTY, encodeFrame(f));
+    p.catch(() => {});
+    t.lastTx = now();
+    t.tx = t.tx.then(() => p).then((ct) => {
+      if (!t.dead) t.ws.send(ct as Uint8Array<ArrayBuffer>);
+    }).catch((e) => this.onTransportError(t, e));
+  }
+
+  /** pump sends every frame the stream has ready on the current transport. */
+  private pump(): void {
+    const t = this.t;
+    if (!t?.ready || t.dead) return;
+    for (let f = this.stream.pull(); f; f = this.stream.pull()) this.sendFrame(t, f);
+    if (this.stream.ackPending && !this.ackTimer) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = undefined;
+        this.stream.requestAck();
+        this.pump();
+      }, 20);
+    }
+    if (this.stream.over) {
+      // We answered the peer's CLOSE: the peer closes the transport; stop here.
+      const pc = this.stream.peerCloseInfo ?? { code: 1000, reason: "" };
+      this.end(pc.code, pc.reason, true);
+    }
+  }
+
+  private onFrame(t: Transport, f: Frame): void {
+    switch (f.type) {
+      case FRAME_PING:
+        this.sendFrame(t, { type: FRAME_PONG, value: f.value });
+        return;
+      case FRAME_PONG: {
+        const sent = this.pings.get(f.value);
+        if (sent !== undefined) {
+          this.pings.delete(f.value);
+          this.counters.rtt = now() - sent;
+          this.dispatchEvent(new RttEvent(this.counters.rtt));
+        }
+        return;
+      }
+      case FRAME_CONFIRM:
+        throw new ProtocolError("CONFIRM from the server");
+    }
+    const evs = this.stream.receive(f);
+    for (const ev of evs) {
+      switch (ev.kind) {
+        case "message": {
+          this.counters.bytesReceived += ev.data.length;
+          const data = ev.text ? new TextDecoder().decode(ev.data) : ev.data;
+          this.dispatchEvent(new DualgateMessageEvent(data));
+          break;
+        }
+        case "acked":
+          this.resolveDrains();
+          break;
+        case "peerclose":
+          break;
+        case "over":
+          this.end(ev.code, ev.reason, true);
+          return;
+      }
+      if (this.endInfo) return;
+    }
+    this.pump();
+  }
+
+  private resolveDrains(): void {
+    if (this.drainWaiters.length === 0) {
+      this.dispatchEvent(new Event("drain"));
+      return;
+    }
+    const b = this.stream.bufferedAmount;
+    const keep = [];
+    for (const w of this.drainWaiters) {
+      if (b <= w.threshold) w.resolve();
+      else keep.push(w);
+    }
+    this.drainWaiters = keep;
+    this.dispatchEvent(new Event("drain"));
+  }
+
+  private sendPing(): void {
+    const t = this.t;
+    if (!t?.ready) return;
+    const v = this.pingSeq++;
+    this.pings.set(v, now());
+    if (this.pings.size > 16) this.pings.delete(this.pings.keys().next().value!);
+    this.lastPing = now();
+    this.sendFrame(t, { type: FRAME_PING, value: v });
+  }
+
+  private startHeartbeat(): void {
+    clearInterval(this.hbTimer);
+    const tick = Math.max(50, Math.min(1000, this.o.heartbeatInterval / 4));
+    this.lastPing = now();
+    this.hbTimer = setInterval(() => {
+      const t = this.t;
+      if (!t?.ready) return;
+      const n = now();
+      if (n - t.lastRx > this.o.deadPeerTimeout) {
+        this.lose(t, CloseCode.TransportDead, "dead-peer timeout");
+        return;
+      }
+      if (this.probeAt && n - this.probeAt > this.o.probeTimeout && t.lastRx < this.probeAt) {
+        this.lose(t, CloseCode.TransportDead, "probe unanswered");
+        return;
+      }
+      if (n - this.lastPing >= this.o.heartbeatInterval) this.sendPing();
+    }, tick);
+  }
+}
+
+/** connect opens a session to a Dualgate gateway route (ws:// or wss:// URL, or a provider of one). */
+export function connect(url: string | URL | UrlProvider, options?: ConnectOptions): DualgateSocket {
+  return new DualgateSocket(url, options);
+}
