@@ -3,6 +3,8 @@ package resume
 import (
 	"errors"
 	"fmt"
+	"os"
+	"time"
 )
 
 // CloseCode is a session close or refusal code (docs/protocol.md §7).
@@ -104,3 +106,15 @@ var (
 func protoErr(format string, args ...any) error {
 	return &CloseError{Code: CloseProtocolError, Reason: fmt.Sprintf(format, args...)}
 }
+
+// errDeadline is returned when a Conn deadline passes; it is a net.Error
+// whose Timeout() is true.
+var errDeadline = os.ErrDeadlineExceeded
+
+// errSessionDone ends a transport's read loop after a clean close.
+var errSessionDone = errors.New("resume: session done")
+
+// errTampered ends a transport whose message does not authenticate.
+var timeZero time.Time
+
+var errTampered = errors.New("resume: transport message does not authenticate")

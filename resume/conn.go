@@ -1,0 +1,148 @@
+package resume
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+	"unicode/utf8"
+)
+
+// MessageType is the type of an application message, as in WebSocket.
+type MessageType int
+
+// Message types (the same values as github.com/coder/websocket).
+const (
+	MessageText   MessageType = 1
+	MessageBinary MessageType = 2
+)
+
+// Conn is one side of a resumable session. It implements net.Conn: Write
+// sends one binary message, Read returns the received bytes ignoring message
+// boundaries. Deadlines make calls fail with os.ErrDeadlineExceeded and
+// never affect the transports. ReadMessage and WriteMessage keep message
+// boundaries. A Conn is safe for concurrent use; the zero value is not usable.
+type Conn struct {
+	s      *session
+	local  net.Addr
+	remote net.Addr
+}
+
+type addr string
+
+func (a addr) Network() string { return "dualgate" }
+func (a addr) String() string  { return string(a) }
+
+// Read reads received bytes. After the peer closed normally and every byte
+// was read it returns io.EOF; after another close, a *CloseError.
+func (c *Conn) Read(p []byte) (int, error) { return c.s.read(context.Background(), p) }
+
+// Write sends p as one binary message; it blocks while the peer's window
+// is full.
+func (c *Conn) Write(p []byte) (int, error) { return c.s.write(context.Background(), p, false) }
+
+// ReadMessage returns the next whole message. A message larger than the
+// maximum message size ends the session with CloseTooBig.
+func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
+	return c.s.readMessage(ctx)
+}
+
+// WriteMessage sends one message. Text messages must be valid UTF-8; empty
+// messages are not sent (docs/protocol.md §5.3).
+func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
+	switch typ {
+	case MessageBinary:
+	case MessageText:
+		if !utf8.Valid(p) {
+			return errors.New("resume: text message is not valid UTF-8")
+		}
+	default:
+		return errors.New("resume: unknown message type")
+	}
+	_, err := c.s.write(ctx, p, typ == MessageText)
+	return err
+}
+
+// Close closes the session normally (code 1000): it sends CLOSE after all
+// written data and waits, up to the close timeout, for the peer's answer.
+func (c *Conn) Close() error { return c.CloseWithError(CloseNormal, "") }
+
+// CloseWithError closes the session with a protocol close code and reason
+// (at most 123 bytes are sent). It returns net.ErrClosed if the Conn was
+// already closed.
+func (c *Conn) CloseWithError(code CloseCode, reason string) error {
+	s := c.s
+	s.mu.Lock()
+	if s.appClosed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.appClosed = true
+	if s.err == nil && s.localClose == nil {
+		s.localClose = &CloseError{Code: code, Reason: truncReason(reason)}
+		s.kickLocked()
+	}
+	s.wakeRecvLocked()
+	s.wakeSendLocked()
+	s.mu.Unlock()
+	t := time.NewTimer(s.cfg.closeTimeout)
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.mu.Lock()
+		if l := s.link; l != nil {
+			l.closed = true
+			go l.shut(code, reason)
+		}
+		s.endLocked(net.ErrClosed)
+		s.mu.Unlock()
+	}
+	t.Stop()
+	if s.cl != nil {
+		s.cl.stop()
+	}
+	return nil
+}
+
+// LocalAddr returns a description of the local end.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the peer's address: the client's address on the server
+// (of its first transport), the dialled URL on the client.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.s.readDL.set(t)
+	c.s.writeDL.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline of Read and ReadMessage.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.s.readDL.set(t); return nil }
+
+// SetWriteDeadline sets the deadline of Write and WriteMessage.
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.s.writeDL.set(t); return nil }
+
+// Info returns the TransportInfo of the session's first transport.
+func (c *Conn) Info() TransportInfo { return c.s.info }
+
+// SessionID returns the session ID as unpadded base64url.
+func (c *Conn) SessionID() string { return c.s.idString() }
+
+// State returns the current state of the session.
+func (c *Conn) State() State {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.state
+}
+
+// Done returns a channel closed when the session has ended.
+func (c *Conn) Done() <-chan struct{} { return c.s.done }
+
+// Err returns why the session ended, or nil while it lives.
+func (c *Conn) Err() error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.err
+}

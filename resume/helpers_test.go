@@ -1,0 +1,142 @@
+package resume
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// testServer is a resume.Server behind a real loopback TCP listener (byte
+// stream) and a real HTTP server (WebSocket).
+type testServer struct {
+	srv   *Server
+	key   *Key
+	tcp   net.Listener
+	http  *httptest.Server
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	errs  []error
+}
+
+func fastOpts(key *Key) *ServerOptions {
+	return &ServerOptions{Key: key, PingInterval: 200 * time.Millisecond, DeadTimeout: 2 * time.Second,
+		HandshakeTimeout: 5 * time.Second, DetachedTTL: 20 * time.Second, CloseTimeout: 5 * time.Second}
+}
+
+func newTestServer(tb testing.TB, opts *ServerOptions) *testServer {
+	tb.Helper()
+	if opts == nil {
+		k, err := GenerateKey()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		opts = fastOpts(k)
+	}
+	srv, err := NewServer(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &testServer{srv: srv, key: opts.Key}
+	ts.tcp, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.wg.Add(1)
+	go func() {
+		defer ts.wg.Done()
+		for {
+			c, err := ts.tcp.Accept()
+			if err != nil {
+				return
+			}
+			ts.wg.Add(1)
+			go func() {
+				defer ts.wg.Done()
+				ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+				ts.record(srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tcp", RemoteAddr: ap}))
+			}()
+		}
+	}()
+	ts.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
+		if err != nil {
+			return
+		}
+		if c.Subprotocol() != Subprotocol {
+			c.Close(websocket.StatusCode(CloseNotDualgate), "subprotocol")
+			return
+		}
+		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+		ts.record(srv.ServeTransport(r.Context(), WebSocketTransport(c), TransportInfo{Route: r.URL.Path, RemoteAddr: ap}))
+	}))
+	tb.Cleanup(ts.close)
+	return ts
+}
+
+func (ts *testServer) record(err error) {
+	if err != nil {
+		ts.errMu.Lock()
+		ts.errs = append(ts.errs, err)
+		ts.errMu.Unlock()
+	}
+}
+
+func (ts *testServer) tcpURL() string { return "tcp://" + ts.tcp.Addr().String() }
+func (ts *testServer) wsURL() string  { return "ws" + strings.TrimPrefix(ts.http.URL, "http") + "/ws" }
+
+func (ts *testServer) close() {
+	ts.srv.Close()
+	ts.tcp.Close()
+	ts.http.CloseClientConnections()
+	ts.http.Close()
+	ts.wg.Wait()
+}
+
+// acceptOne returns the next session with a deadline.
+func (ts *testServer) acceptOne(tb testing.TB) *Conn {
+	tb.Helper()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ts.srv.Accept()
+		ch <- res{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			tb.Fatal(r.err)
+		}
+		return r.c
+	case <-time.After(20 * time.Second):
+		ts.srv.Close()
+		<-ch
+		tb.Fatal("no session accepted")
+	}
+	return nil
+}
+
+func fastDial(key string) *DialOptions {
+	return &DialOptions{ServerKey: key, PingInterval: 200 * time.Millisecond, DeadTimeout: 2 * time.Second,
+		HandshakeTimeout: 5 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		CloseTimeout: 5 * time.Second}
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

@@ -1,0 +1,295 @@
+package resume
+
+import (
+	"context"
+	"encoding/base64"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flynn/noise"
+)
+
+// link is one transport attached to a session, with its Noise keys. Its
+// flags are guarded by the session's mu. A link has no goroutine of its own
+// while idle: its reader is the goroutine that serves the transport, and a
+// flusher goroutine runs only while there is something to send.
+type link struct {
+	s          *session
+	t          Transport
+	send, recv *noise.CipherState
+	counter    uint64 // resume counter of its handshake (0 for the first)
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	// guarded by s.mu
+	flushing        bool
+	confirm         bool // client: CONFIRM still to send
+	pong            bool
+	pongVal         uint64
+	ping            bool
+	ack             bool
+	closeSent       bool
+	gotAnswer       bool
+	abortAfterClose bool
+	closed          bool
+	liveness        *time.Timer
+	closer          *time.Timer
+
+	wg       sync.WaitGroup // the flusher
+	shutOnce sync.Once
+	epoch    time.Time
+	lastRecv atomic.Int64 // nanoseconds since epoch
+	lastSend atomic.Int64
+}
+
+func newLink(parent context.Context, s *session, t Transport, res handshakeResult, counter uint64) *link {
+	ctx, cancel := context.WithCancel(parent)
+	return &link{s: s, t: t, send: res.send, recv: res.recv, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
+}
+
+func (l *link) now() int64 { return int64(time.Since(l.epoch)) }
+
+// start arms the liveness timer. The caller holds s.mu.
+func (l *link) start() {
+	n := l.now()
+	l.lastRecv.Store(n)
+	l.lastSend.Store(n)
+	l.liveness = time.AfterFunc(l.s.cfg.ping, l.tick)
+}
+
+// tick implements liveness (docs/protocol.md §5.5): PING after an idle ping
+// interval, and a transport silent for the dead-peer timeout is shut.
+func (l *link) tick() {
+	s := l.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.closed {
+		return
+	}
+	now := l.now()
+	silent := time.Duration(now - l.lastRecv.Load())
+	if silent >= s.cfg.dead {
+		l.closed = true
+		go l.shut(CloseTransportDead, "dead peer")
+		return
+	}
+	idle := time.Duration(now - l.lastSend.Load())
+	next := s.cfg.ping - idle
+	if idle >= s.cfg.ping {
+		l.ping = true
+		s.kickLocked()
+		next = s.cfg.ping
+	}
+	next = min(next, s.cfg.dead-silent)
+	l.liveness.Reset(max(next, 5*time.Millisecond))
+}
+
+// shut closes the transport once, which unblocks its reader and flusher.
+func (l *link) shut(code CloseCode, reason string) {
+	l.shutOnce.Do(func() {
+		l.cancel()
+		l.t.Close(code, reason) //nolint:errcheck // nothing to do about it
+	})
+}
+
+// shutAfter shuts the link after d unless it ends sooner. The caller holds s.mu.
+func (l *link) shutAfter(d time.Duration, code CloseCode) {
+	if l.closer == nil {
+		l.closer = time.AfterFunc(d, func() { l.shut(code, "") })
+	}
+}
+
+func (l *link) stopTimers() {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.liveness != nil {
+		l.liveness.Stop()
+	}
+	if l.closer != nil {
+		l.closer.Stop()
+	}
+}
+
+// kickLocked starts the flusher of the attached link if it has work.
+func (s *session) kickLocked() {
+	l := s.link
+	if l == nil || l.flushing || l.closed {
+		return
+	}
+	if !(l.confirm || l.pong || l.ping || l.ack || (s.err == nil && s.sent < s.sq.end()) ||
+		(s.localClose != nil && !l.closeSent)) {
+		return
+	}
+	l.flushing = true
+	l.wg.Add(1)
+	go l.routineFlush()
+}
+
+var ptPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, frameBurst*(blockSize+dataHeaderLen+closeHeaderLen+maxReasonLen))
+	return &b
+}}
+
+// routineFlush seals and writes frames until the link has nothing to send.
+// Only one runs per link (l.flushing), so it owns the sending CipherState.
+func (l *link) routineFlush() {
+	defer l.wg.Done()
+	s := l.s
+	bp := ptPool.Get().(*[]byte)
+	defer ptPool.Put(bp)
+	var ends [frameBurst + 8]int
+	ct := make([]byte, 0, blockSize+dataHeaderLen+tagLen+64)
+	for {
+		s.mu.Lock()
+		buf, n, sentClose, final := s.collectLocked(l, (*bp)[:0], ends[:0])
+		if n == 0 {
+			l.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		start := 0
+		var dataBytes int
+		for i := 0; i < n; i++ {
+			pt := buf[start:ends[i]]
+			start = ends[i]
+			if pt[0] == frameData {
+				dataBytes += len(pt) - dataHeaderLen
+			}
+			var err error
+			ct, err = sealFrame(l.send, ct[:0], pt)
+			if err == nil {
+				err = l.t.WriteMessage(l.ctx, ct)
+			}
+			if err != nil {
+				s.mu.Lock()
+				l.flushing = false
+				l.closed = true
+				s.mu.Unlock()
+				l.shut(CloseTransportDead, "")
+				return
+			}
+		}
+		l.lastSend.Store(l.now())
+		if s.cfg.m != nil && dataBytes > 0 {
+			s.cfg.m.bytesOut.Add(float64(dataBytes))
+		}
+		if sentClose {
+			s.mu.Lock()
+			abort := l.abortAfterClose
+			if final {
+				s.finishLocked()
+			}
+			s.mu.Unlock()
+			if abort {
+				l.shut(CloseStatus(s.err), "")
+			}
+		}
+	}
+}
+
+// collectLocked encodes up to frameBurst frames for l into buf; ends[i] is
+// where frame i ends. It reports whether a CLOSE was among them and whether
+// that CLOSE completed the close exchange.
+func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, bool, bool) {
+	if s.link != l || l.closed {
+		return buf, 0, false, false
+	}
+	add := func(f *frame) {
+		buf = appendFrame(buf, f)
+		ends = append(ends, len(buf))
+	}
+	if l.confirm {
+		add(&frame{typ: frameConfirm, num: s.rq.start})
+		s.ackSent = s.rq.start
+		l.confirm = false
+	}
+	if l.pong {
+		add(&frame{typ: framePong, num: l.pongVal})
+		l.pong = false
+	}
+	for s.err == nil && s.sent < s.sq.end() && len(ends) < frameBurst {
+		var flags byte
+		max := blockSize
+		text := s.sTailText
+		if b, ok := s.smsgs.next(s.sent); ok {
+			text = b.text
+			if rem := b.end - s.sent; rem <= uint64(max) {
+				max = int(rem)
+				flags |= flagFIN
+			}
+		}
+		p := s.sq.peek(s.sent, max)
+		if flags&flagFIN != 0 && len(p) < max {
+			flags &^= flagFIN // cut by a block boundary before the message end
+		}
+		if text {
+			flags |= flagText
+		}
+		add(&frame{typ: frameData, flags: flags, num: s.sent, ack: s.rq.start, payload: p})
+		s.ackSent = s.rq.start
+		l.ack = false
+		s.sent += uint64(len(p))
+	}
+	if l.ack {
+		if s.rq.start > s.ackSent || len(ends) == 0 {
+			add(&frame{typ: frameAck, num: s.rq.start})
+			s.ackSent = s.rq.start
+		}
+		l.ack = false
+	}
+	if l.ping && len(ends) < frameBurst {
+		add(&frame{typ: framePing, num: uint64(l.now())})
+		l.ping = false
+	}
+	sentClose, final := false, false
+	if s.localClose != nil && !l.closeSent && (s.sent == s.sq.end() || s.err != nil) && len(ends) < frameBurst+4 {
+		add(&frame{typ: frameClose, num: s.sq.end(), code: s.localClose.Code, payload: []byte(s.localClose.Reason)})
+		l.closeSent = true
+		sentClose = true
+		final = s.peerClose != nil
+	}
+	return buf, len(ends), sentClose, final
+}
+
+// routineRead reads and applies frames until the transport fails or the
+// session's close exchange completes. It runs on the goroutine that serves
+// the transport.
+func (l *link) routineRead() error {
+	s := l.s
+	var pt []byte
+	for {
+		msg, err := l.t.ReadMessage(l.ctx)
+		if err != nil {
+			return err
+		}
+		l.lastRecv.Store(l.now())
+		p, err := l.recv.Decrypt(pt[:0], nil, msg)
+		if err != nil {
+			// Tampering or corruption ends the transport, not the session.
+			return errTampered
+		}
+		pt = p
+		f, err := parseFrame(p)
+		s.mu.Lock()
+		if err != nil {
+			err = &CloseError{Code: CloseProtocolError, Reason: err.Error()}
+		} else if f.typ == frameConfirm {
+			err = protoErr("CONFIRM after the first frame")
+		} else {
+			err = s.handleFrameLocked(l, &f)
+		}
+		if err == errSessionDone {
+			l.closed = true
+		} else if err != nil {
+			s.failLocked(err, true)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func encodeID(id [sessionIDLen]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }

@@ -1,0 +1,153 @@
+package resume
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Transport is one message-oriented carrier of a session: a WebSocket
+// connection or a length-prefixed byte stream. ReadMessage is called by one
+// goroutine at a time and its result is valid until the next call;
+// WriteMessage is called by one goroutine at a time; Close may be called at
+// any time, concurrently with both, and unblocks them.
+type Transport interface {
+	ReadMessage(ctx context.Context) ([]byte, error)
+	WriteMessage(ctx context.Context, p []byte) error
+	Close(code CloseCode, reason string) error
+}
+
+// TransportInfo describes where a transport came from. For a session it is
+// the info of its first transport.
+type TransportInfo struct {
+	Route      string         // the gateway route (URL path) the client asked for
+	RemoteAddr netip.AddrPort // the client's address
+	Secure     bool           // the carrier was TLS (wss:// or tls://)
+}
+
+// WebSocketTransport returns the Transport of a WebSocket connection that
+// negotiated the dualgate.v1 subprotocol. It raises the connection's read
+// limit to the protocol's largest message.
+func WebSocketTransport(c *websocket.Conn) Transport {
+	c.SetReadLimit(maxMessageLen)
+	return &wsTransport{c: c}
+}
+
+type wsTransport struct{ c *websocket.Conn }
+
+func (t *wsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
+	typ, b, err := t.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageBinary {
+		t.c.Close(websocket.StatusUnsupportedData, "text message") //nolint:errcheck // best effort
+		return nil, protoErr("text WebSocket message")
+	}
+	if len(b) == 0 {
+		return nil, protoErr("empty WebSocket message")
+	}
+	return b, nil
+}
+
+func (t *wsTransport) WriteMessage(ctx context.Context, p []byte) error {
+	return t.c.Write(ctx, websocket.MessageBinary, p)
+}
+
+// Close closes the WebSocket with the code. Transport-level codes (a dead or
+// superseded transport) close at once; session codes run the close handshake.
+func (t *wsTransport) Close(code CloseCode, reason string) error {
+	switch code {
+	case CloseSuperseded, CloseTransportDead, CloseInternalError, 0:
+		return t.c.CloseNow()
+	}
+	return t.c.Close(websocket.StatusCode(code), truncReason(reason))
+}
+
+// streamTransport is the length-prefixed byte-stream carrier.
+type streamTransport struct {
+	c  net.Conn
+	br *bufio.Reader
+	rb []byte
+
+	wmu sync.Mutex
+	wb  []byte
+
+	closeOnce sync.Once
+}
+
+func newStreamTransport(c net.Conn) *streamTransport {
+	return &streamTransport{c: c, br: bufio.NewReaderSize(c, 4096)}
+}
+
+// ctxDeadline makes a blocking call on c return when ctx ends.
+func ctxDeadline(ctx context.Context, set func(time.Time) error) (stop func() bool) {
+	if d, ok := ctx.Deadline(); ok {
+		set(d) //nolint:errcheck // a closed conn fails the I/O anyway
+	}
+	return context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) }) //nolint:errcheck
+}
+
+func (t *streamTransport) ReadMessage(ctx context.Context) ([]byte, error) {
+	stop := ctxDeadline(ctx, t.c.SetReadDeadline)
+	b, err := readStreamMessage(t.br, t.rb)
+	if !stop() {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.rb = b[:0]
+	if cap(t.rb) > 2*blockSize+64 {
+		t.rb = nil // do not pin large buffers between messages
+	}
+	return b, nil
+}
+
+func (t *streamTransport) WriteMessage(ctx context.Context, p []byte) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	stop := ctxDeadline(ctx, t.c.SetWriteDeadline)
+	var err error
+	t.wb, err = appendStreamMessage(t.wb[:0], p)
+	if err == nil {
+		_, err = t.c.Write(t.wb)
+	}
+	if cap(t.wb) > 2*blockSize+64 {
+		t.wb = nil
+	}
+	if !stop() {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
+}
+
+func (t *streamTransport) Close(CloseCode, string) error {
+	var err error
+	t.closeOnce.Do(func() { err = t.c.Close() })
+	return err
+}
+
+// readPreamble consumes and checks the byte-stream preamble.
+func readPreamble(r io.Reader) error {
+	var p [len(StreamPreamble)]byte
+	if _, err := io.ReadFull(r, p[:]); err != nil {
+		return fmt.Errorf("resume: read preamble: %w", err)
+	}
+	if string(p[:]) != StreamPreamble {
+		return errors.New("resume: not a dualgate stream (bad preamble)")
+	}
+	return nil
+}
