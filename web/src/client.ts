@@ -209,8 +209,8 @@ export class DualgateSocket extends EventTarget {
   private hbTimer?: ReturnType<typeof setInterval>;
   private ackTimer?: ReturnType<typeof setTimeout>;
   private closeTimer?: ReturnType<typeof setTimeout>;
-  private pingSeq = 1;
-  private pings = new Map<number, number>();
+  private pingSeq = 1n;
+  private pings = new Map<bigint, number>();
   private lastPing = 0;
   private probeAt = 0;
   private endInfo?: { code: number; reason: string; wasClean: boolean };

@@ -25,8 +25,8 @@ export type Frame =
   | { type: typeof FRAME_CONFIRM; offset: number }
   | { type: typeof FRAME_DATA; flags: number; offset: number; ack: number; payload: Uint8Array }
   | { type: typeof FRAME_ACK; offset: number }
-  | { type: typeof FRAME_PING; value: number }
-  | { type: typeof FRAME_PONG; value: number }
+  | { type: typeof FRAME_PING; value: bigint }
+  | { type: typeof FRAME_PONG; value: bigint }
   | { type: typeof FRAME_CLOSE; offset: number; code: number; reason: string };
 
 /** encodeFrame returns the plaintext encoding of f. */
@@ -53,7 +53,8 @@ export function encodeFrame(f: Frame): Uint8Array {
     default: {
       const b = new Uint8Array(CTRL_FRAME_LEN);
       b[0] = f.type;
-      putU64(b, 1, "value" in f ? f.value : f.offset);
+      if ("value" in f) new DataView(b.buffer).setBigUint64(1, f.value);
+      else putU64(b, 1, f.offset);
       return b;
     }
   }
@@ -69,9 +70,9 @@ export function decodeFrame(b: Uint8Array): Frame {
     case FRAME_PING:
     case FRAME_PONG: {
       if (b.length !== CTRL_FRAME_LEN) throw new ProtocolError(`frame 0x${type.toString(16)} of ${b.length} bytes`);
-      const v = u64(b, 1);
-      if (type === FRAME_PING || type === FRAME_PONG) return { type, value: v };
-      return { type, offset: v };
+      // PING/PONG values are opaque 64-bit numbers; offsets are JS numbers.
+      if (type === FRAME_PING || type === FRAME_PONG) return { type, value: new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(1) };
+      return { type, offset: u64(b, 1) };
     }
     case FRAME_DATA: {
       if (b.length < DATA_HEADER_LEN + 1) throw new ProtocolError(`DATA of ${b.length} bytes`);

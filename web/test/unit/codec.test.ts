@@ -11,8 +11,8 @@ import {
 const frames: { name: string; f: Frame; len: number }[] = [
   { name: "confirm", f: { type: FRAME_CONFIRM, offset: 12345678901 }, len: 9 },
   { name: "ack", f: { type: FRAME_ACK, offset: 2 ** 53 - 1 }, len: 9 },
-  { name: "ping", f: { type: FRAME_PING, value: 7 }, len: 9 },
-  { name: "pong", f: { type: FRAME_PONG, value: 0 }, len: 9 },
+  { name: "ping", f: { type: FRAME_PING, value: 7n }, len: 9 },
+  { name: "pong", f: { type: FRAME_PONG, value: 0xffffffffffffffffn }, len: 9 },
   { name: "data text fin", f: { type: FRAME_DATA, flags: 3, offset: 1 << 20, ack: 99, payload: new Uint8Array([104, 105]) }, len: 20 },
   { name: "data max", f: { type: FRAME_DATA, flags: 0, offset: 0, ack: 0, payload: new Uint8Array(65501).fill(7) }, len: 65519 },
   { name: "close", f: { type: FRAME_CLOSE, offset: 42, code: 4011, reason: "upstream closed ✓" }, len: 11 + 19 },
