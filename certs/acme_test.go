@@ -67,7 +67,7 @@ func startACMEGateway(t *testing.T, c acmeCase) *acmeGateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mgr.Close() })
-	p.serve(mgr.TLSConfig(), mgr.HTTPChallengeHandler)
+	p.serve(mgr.TLSConfig(), mgr.HTTPChallengeHandler, log)
 	waitFor(t, "the ACME certificate for "+c.domain, func() bool {
 		return !mgr.ObtainedNames()[c.domain].IsZero()
 	})
@@ -95,7 +95,7 @@ func TestACMEPebbleHTTP01Only(t *testing.T) {
 	if n := g.port.httpSeen.Load(); n == 0 {
 		t.Errorf("no HTTP-01 request reached the plain side of the port")
 	}
-	if n := g.port.alpnSeen.Load(); n != 0 {
+	if n := g.port.alpnSeen(t); n != 0 {
 		t.Errorf("%d acme-tls/1 handshakes although TLS-ALPN-01 is disabled", n)
 	}
 
@@ -105,7 +105,7 @@ func TestACMEPebbleTLSALPN01Only(t *testing.T) {
 	c := acmeCase{name: "tlsalpn01", domain: "alpn.dualgate.example.com", alpn: true}
 	g := startACMEGateway(t, c)
 	checkObtained(t, g, c)
-	if n := g.port.alpnSeen.Load(); n == 0 {
+	if n := g.port.alpnSeen(t); n == 0 {
 		t.Errorf("no acme-tls/1 handshake reached the TLS side of the port")
 	}
 	if n := g.port.httpSeen.Load(); n != 0 {

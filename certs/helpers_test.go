@@ -1,7 +1,6 @@
 package certs_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -19,6 +18,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dualgate/dualgate/certs"
+	"github.com/dualgate/dualgate/listener"
+	"github.com/dualgate/dualgate/sniff"
+	"github.com/dualgate/dualgate/tlsmux"
 )
 
 // testTimeout bounds every wait in this package's tests; generous because
@@ -68,19 +73,23 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// onePort is a test-local stand-in for the gateway's one port: it tells
-// TLS (first byte 0x16) from plain HTTP, terminates TLS with the given
-// config, closes acme-tls/1 connections after their handshake (the
-// challenge is the handshake), and serves both sides with one http.Server.
+// onePort is the gateway's one port built from the real parts: the
+// sniffing listener (package listener) tells TLS from plain HTTP, tlsmux
+// terminates TLS with the Manager's config (closing acme-tls/1 connections
+// after their handshake), and one http.Server serves both sides, the plain
+// side wrapped in the Manager's HTTP-01 handler. With a nil TLS config (off
+// mode) TLS connections are closed with certs.ErrTLSDisabled logged, as
+// the gateway does.
 type onePort struct {
 	ln       net.Listener
+	l        *listener.Listener
+	mux      *tlsmux.Mux
 	srv      *http.Server
-	conns    chan net.Conn
-	done     chan struct{}
+	reg      *prometheus.Registry // listener and tlsmux metrics
 	wg       sync.WaitGroup
-	alpnSeen atomic.Int64 // acme-tls/1 handshakes completed
-	httpSeen atomic.Int64 // HTTP-01 challenge requests
-	tlsErrs  atomic.Int64
+	httpSeen atomic.Int64 // HTTP-01 challenge requests on the plain side
+	tlsOff   atomic.Int64 // TLS connections refused in off mode
+	closed   bool
 }
 
 // listenOnePort binds the port (before certs.New, as the gateway must).
@@ -90,16 +99,21 @@ func listenOnePort(tb testing.TB) *onePort {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &onePort{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	p := &onePort{ln: ln, reg: prometheus.NewRegistry()}
 	tb.Cleanup(p.close)
 	return p
 }
 
 func (p *onePort) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
-// serve starts serving with cfg (nil: TLS is refused) and handler wrapped
-// by wrap (the challenge handler).
-func (p *onePort) serve(cfg *tls.Config, wrap func(http.Handler) http.Handler) {
+// alpnSeen returns the number of completed acme-tls/1 handshakes.
+func (p *onePort) alpnSeen(tb testing.TB) int64 {
+	return int64(metricValue(tb, p.reg, "dualgate_tls_handshakes_total", "alpn", "acme-tls/1"))
+}
+
+// serve starts serving with cfg (nil: TLS is refused) and the handler
+// wrapped by wrap (the Manager's HTTPChallengeHandler).
+func (p *onePort) serve(cfg *tls.Config, wrap func(http.Handler) http.Handler, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/echo", echoHandler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -108,106 +122,64 @@ func (p *onePort) serve(cfg *tls.Config, wrap func(http.Handler) http.Handler) {
 	inner := wrap(mux)
 	p.srv = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		ConnContext:       tlsmux.ConnContext,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Handler: tlsmux.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS == nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 				p.httpSeen.Add(1)
 			}
 			inner.ServeHTTP(w, r)
-		}),
+		})),
 	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		p.srv.Serve(&chanListener{p: p})
-	}()
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := p.ln.Accept()
-			if err != nil {
-				return
+	p.l = listener.New(p.ln, &listener.Options{Logger: log, Registerer: p.reg})
+	serve := func(l net.Listener) {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.srv.Serve(l)
+		}()
+	}
+	serve(p.l.For(sniff.KindHTTP))
+	if cfg == nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			tl := p.l.For(sniff.KindTLS)
+			for {
+				c, err := tl.Accept()
+				if err != nil {
+					return
+				}
+				p.tlsOff.Add(1)
+				log.Info("refusing TLS connection", "remote", c.RemoteAddr(), "reason", certs.ErrTLSDisabled)
+				c.Close()
 			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.handle(c, cfg)
-			}()
-		}
-	}()
-}
-
-func (p *onePort) handle(c net.Conn, cfg *tls.Config) {
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
-	first, err := br.Peek(1)
-	if err != nil {
-		c.Close()
+		}()
 		return
 	}
-	pc := &peekedConn{Conn: c, r: br}
-	var out net.Conn = pc
-	if first[0] == 0x16 {
-		if cfg == nil {
-			c.Close() // off mode: the gateway logs certs.ErrTLSDisabled
-			return
-		}
-		tc := tls.Server(pc, cfg)
-		if err := tc.Handshake(); err != nil {
-			p.tlsErrs.Add(1)
-			c.Close()
-			return
-		}
-		if tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
-			p.alpnSeen.Add(1)
-			tc.Close()
-			return
-		}
-		out = tc
-	}
-	c.SetDeadline(time.Time{})
-	select {
-	case p.conns <- out:
-	case <-p.done:
-		c.Close()
-	}
+	p.mux = tlsmux.New(p.l.For(sniff.KindTLS), cfg, &tlsmux.Options{Logger: log, Registerer: p.reg})
+	serve(p.mux.For(sniff.KindHTTP))
 }
 
 func (p *onePort) close() {
-	select {
-	case <-p.done:
+	if p.closed {
 		return
-	default:
 	}
-	close(p.done)
-	p.ln.Close()
-	if p.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p.srv.Shutdown(ctx)
-		cancel()
-		p.srv.Close()
+	p.closed = true
+	if p.srv == nil {
+		p.ln.Close()
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	p.srv.Shutdown(ctx)
+	cancel()
+	p.srv.Close()
+	if p.mux != nil {
+		p.mux.Close()
+	}
+	p.l.Close()
 	p.wg.Wait()
 }
-
-type peekedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-type chanListener struct{ p *onePort }
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.p.conns:
-		return c, nil
-	case <-l.p.done:
-		return nil, net.ErrClosed
-	}
-}
-func (l *chanListener) Close() error   { return nil }
-func (l *chanListener) Addr() net.Addr { return l.p.ln.Addr() }
 
 // echoHandler is a WebSocket echo (one message back per message).
 func echoHandler(w http.ResponseWriter, r *http.Request) {
