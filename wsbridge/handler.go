@@ -1,0 +1,213 @@
+package wsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/dualgate/dualgate/resume"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxProtocolMessage is the largest protocol message (docs/protocol.md §2);
+// the handler's WebSocket read limit.
+const MaxProtocolMessage = 65535
+
+// HandlerOptions configure a Handler. A nil *HandlerOptions means all
+// defaults. The struct is copied by NewHandler.
+type HandlerOptions struct {
+	// OriginPatterns lists the browser origins (host patterns as in
+	// github.com/coder/websocket AcceptOptions.OriginPatterns, for example
+	// "app.example.com" or "*.example.com") allowed besides the request's
+	// own host. Empty means same-origin only; requests without an Origin
+	// header (non-browser clients) are always allowed.
+	OriginPatterns []string
+	// InsecureSkipOriginCheck accepts every origin. For development only.
+	InsecureSkipOriginCheck bool
+	// ReadLimit is the WebSocket read limit per message. Default and
+	// minimum: MaxProtocolMessage (65,535).
+	ReadLimit int64
+	// Logger receives handler events. Nil means no logging.
+	Logger *slog.Logger
+	// Registerer receives the handler metrics. Nil means no metrics.
+	Registerer prometheus.Registerer
+}
+
+// Handler is the http.Handler of the WebSocket entry point: for each route
+// path it upgrades to WebSocket and serves the connection as a transport of
+// the resume server. Create one with NewHandler; the zero value is not
+// usable. A Handler is safe for concurrent use.
+type Handler struct {
+	srv     *resume.Server
+	routes  atomic.Pointer[Routes]
+	o       HandlerOptions
+	log     *slog.Logger
+	upgrade *prometheus.CounterVec
+	active  prometheus.Gauge
+
+	// serve runs one upgraded connection. It is the seam for other
+	// transport kinds on a route (for example legacy over WebSocket).
+	serve func(ctx context.Context, c *websocket.Conn, info resume.TransportInfo) error
+
+	ctx    context.Context // cancelled by Shutdown when its ctx ends
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // running transports
+}
+
+// NewHandler returns a Handler serving the paths of routes (replaceable with
+// SetRoutes) as transports of srv.
+func NewHandler(srv *resume.Server, routes *Routes, opts *HandlerOptions) (*Handler, error) {
+	if srv == nil {
+		return nil, errors.New("wsbridge: NewHandler needs a resume server")
+	}
+	var o HandlerOptions
+	if opts != nil {
+		o = *opts
+		o.OriginPatterns = append([]string(nil), opts.OriginPatterns...)
+	}
+	if o.ReadLimit < MaxProtocolMessage {
+		o.ReadLimit = MaxProtocolMessage
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{srv: srv, o: o, log: o.Logger}
+	h.routes.Store(routes)
+	h.upgrade = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dualgate_wsbridge_upgrades_total",
+		Help: "WebSocket requests on route paths, by result (ok, not_dualgate, rejected, not_found, closing).",
+	}, []string{"result"})
+	h.active = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dualgate_wsbridge_transports_active",
+		Help: "WebSocket transports currently served.",
+	})
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{h.upgrade, h.active} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("wsbridge: registering handler metrics: %w", err)
+			}
+		}
+	}
+	h.serve = func(ctx context.Context, c *websocket.Conn, info resume.TransportInfo) error {
+		return h.srv.ServeTransport(ctx, resume.WebSocketTransport(c), info)
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	return h, nil
+}
+
+// SetRoutes replaces the route table for requests from now on.
+func (h *Handler) SetRoutes(routes *Routes) { h.routes.Store(routes) }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route, ok := h.routes.Load().Lookup(r.URL.Path)
+	if !ok {
+		h.upgrade.WithLabelValues("not_found").Inc()
+		http.NotFound(w, r)
+		return
+	}
+	if !h.track() {
+		h.upgrade.WithLabelValues("closing").Inc()
+		w.Header().Set("Connection", "close")
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.wg.Done()
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{resume.Subprotocol},
+		OriginPatterns:     h.o.OriginPatterns,
+		InsecureSkipVerify: h.o.InsecureSkipOriginCheck,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil { // Accept has answered (400, 403, 426)
+		h.upgrade.WithLabelValues("rejected").Inc()
+		h.log.Debug("wsbridge: upgrade rejected", "path", r.URL.Path, "client", r.RemoteAddr, "err", err)
+		return
+	}
+	if c.Subprotocol() != resume.Subprotocol {
+		h.upgrade.WithLabelValues("not_dualgate").Inc()
+		c.Close(websocket.StatusCode(CloseNotDualgate), "not a dualgate client: subprotocol "+resume.Subprotocol+" required")
+		return
+	}
+	c.SetReadLimit(h.o.ReadLimit)
+	h.upgrade.WithLabelValues("ok").Inc()
+	h.active.Inc()
+	defer h.active.Dec()
+
+	info := resume.TransportInfo{Route: route.Path, RemoteAddr: clientAddr(r.RemoteAddr), Secure: r.TLS != nil}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel)
+	defer stop()
+	if err := h.serve(ctx, c, info); err != nil {
+		h.log.Debug("wsbridge: transport ended", "path", route.Path, "client", r.RemoteAddr, "err", err)
+	}
+	c.CloseNow()
+}
+
+func clientAddr(s string) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func (h *Handler) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// Shutdown refuses new upgrades (503) and waits for the running transports
+// to end (the resume server's Shutdown ends them). When ctx ends first, it
+// ends the remaining transports, waits for them and returns ctx's error.
+// Like http.Server.Shutdown, which does not wait for hijacked connections,
+// call it after the server has stopped or alongside resume.Server.Shutdown.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		h.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	h.cancel()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	return fmt.Errorf("wsbridge: handler shutdown: %w", ctx.Err())
+}
+
+// Close ends every running transport at once and waits for them; new
+// upgrades get 503. It is idempotent.
+func (h *Handler) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := h.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
