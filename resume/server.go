@@ -287,6 +287,30 @@ func (srv *Server) newSession(ctx, hctx context.Context, t Transport, hello clie
 	if err != nil {
 		return nil, nil, srv.refuse(hctx, t, CloseInternalError, "handshake")
 	}
+	secret, err := deriveResumeSecret(res.hash)
+	if err != nil {
+		return nil, nil, srv.refuse(hctx, t, CloseInternalError, "handshake")
+	}
+	// The session exists from the server hello on, so that a client whose
+	// CONFIRM was lost with the transport can resume it; it is yielded by
+	// Accept only once confirmed (docs/protocol.md §4.4).
+	s := newSession(srv.cfg, false)
+	s.id, s.secret, s.info, s.srv, s.peerWindow = id, secret, info, srv, hp.window
+	s.conn = &Conn{s: s, local: addr("dualgate-server"), remote: addr(info.RemoteAddr.String())}
+	srv.mu.Lock()
+	if srv.closed || srv.draining {
+		srv.mu.Unlock()
+		return nil, nil, srv.refuse(hctx, t, CloseGoingAway, "shutting down")
+	}
+	ok = true
+	srv.pending--
+	srv.sessions[id] = s
+	srv.mu.Unlock()
+	s.mu.Lock()
+	s.state = StateDetached
+	s.detachedAt = time.Now()
+	srv.armTTLLocked(s)
+	s.mu.Unlock()
 	if err := t.WriteMessage(hctx, msg2); err != nil {
 		t.Close(CloseInternalError, "") //nolint:errcheck
 		return nil, nil, fmt.Errorf("resume: write server hello: %w", err)
@@ -299,31 +323,34 @@ func (srv *Server) newSession(ctx, hctx context.Context, t Transport, hello clie
 		srv.closeHandshake(hctx, t, err)
 		return nil, nil, err
 	}
-	secret, err := deriveResumeSecret(res.hash)
-	if err != nil {
-		t.Close(CloseInternalError, "") //nolint:errcheck
-		return nil, nil, err
-	}
-	s := newSession(srv.cfg, false)
-	s.id, s.secret, s.info, s.srv, s.peerWindow = id, secret, info, srv, hp.window
 	l := newLink(ctx, s, t, res, 0)
-	c := &Conn{s: s, local: addr("dualgate-server"), remote: addr(info.RemoteAddr.String())}
-	srv.mu.Lock()
-	if srv.closed || srv.draining {
-		srv.mu.Unlock()
-		t.Close(CloseGoingAway, "shutting down") //nolint:errcheck
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		t.Close(CloseGoingAway, "session ended") //nolint:errcheck
 		return nil, nil, net.ErrClosed
 	}
-	ok = true
-	srv.pending--
-	srv.sessions[id] = s
-	srv.queue = append(srv.queue, c)
+	if s.link != nil {
+		// A resume won the race against this CONFIRM.
+		t.Close(CloseSuperseded, "") //nolint:errcheck
+		return nil, nil, net.ErrClosed
+	}
+	s.attachLocked(l, 0) //nolint:errcheck // 0 is always in range before anything was sent
+	srv.confirmLocked(s)
+	return s, l, nil
+}
+
+// confirmLocked yields a session to Accept once, when its first CONFIRM
+// arrives. The caller holds s.mu.
+func (srv *Server) confirmLocked(s *session) {
+	if s.confirmed {
+		return
+	}
+	s.confirmed = true
+	srv.mu.Lock()
+	srv.queue = append(srv.queue, s.conn)
 	srv.wake.Signal()
 	srv.mu.Unlock()
-	s.mu.Lock()
-	s.attachLocked(l, 0) //nolint:errcheck // 0 is always in range for a new session
-	s.mu.Unlock()
-	return s, l, nil
 }
 
 // closeHandshake ends a handshake that failed after the server hello.
@@ -406,6 +433,7 @@ func (srv *Server) resumeSession(ctx, hctx context.Context, t Transport, hello c
 	if srv.m != nil && prevSent > peerDelivered {
 		srv.m.bytesReplayed.Add(float64(prevSent - peerDelivered))
 	}
+	srv.confirmLocked(s)
 	s.mu.Unlock()
 	return s, l, nil
 }

@@ -60,7 +60,10 @@ type session struct {
 	secret []byte
 	info   TransportInfo
 	srv    *Server // server side
-	cl     *clientSide
+	conn   *Conn   // server side: what Accept yields
+	// confirmed (server): a CONFIRM arrived and Accept yielded the session.
+	confirmed bool
+	cl        *clientSide
 
 	readMu, writeMu ctxMutex
 	readDL, writeDL deadline
