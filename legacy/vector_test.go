@@ -15,19 +15,19 @@ import (
 
 // The specification's test vector (issue 7, docs/legacy.md).
 const (
-	vecClientPriv  uint64 = 0x41A73AF1ACD90000
-	vecServerPriv  uint64 = 0xB782DAC88ED90000
-	vecClientPub   uint64 = 0xdf49574448e59d97
-	vecServerPub   uint64 = 0x494d3957f0366d4b
-	vecSecret      uint64 = 0xa69bdcd2956cdb5d
-	vecClientWire         = "00979de548445749df"
-	vecKey                = "5ddb6c95d2dc9ba6"
-	vecKeystream          = "0d1368be46630c3c7b6e4c94cd08ff68"
-	vecIDWire             = "0c1368be46630c3c"
-	vecChallengeMD5       = "bcafb0da09ed0933b0d6e9ffaeea9f9b"
-	vecReconnect          = "ff" + "0100000000000000" + "6400000000000000" + "3400000000000000"
-	vecReconnectMD5       = "5ac7ae25fac059928c1c23fccc2fcad1"
-	vecChallengeBytes     = "0001020304050607"
+	vecClientPriv     uint64 = 0x41A73AF1ACD90000
+	vecServerPriv     uint64 = 0xB782DAC88ED90000
+	vecClientPub      uint64 = 0xdf49574448e59d97
+	vecServerPub      uint64 = 0x494d3957f0366d4b
+	vecSecret         uint64 = 0xa69bdcd2956cdb5d
+	vecClientWire            = "00979de548445749df"
+	vecKey                   = "5ddb6c95d2dc9ba6"
+	vecKeystream             = "0d1368be46630c3c7b6e4c94cd08ff68"
+	vecIDWire                = "0c1368be46630c3c"
+	vecChallengeMD5          = "bcafb0da09ed0933b0d6e9ffaeea9f9b"
+	vecReconnect             = "ff" + "0100000000000000" + "6400000000000000" + "3400000000000000"
+	vecReconnectMD5          = "5ac7ae25fac059928c1c23fccc2fcad1"
+	vecChallengeBytes        = "0001020304050607"
 )
 
 func unhex(tb testing.TB, s string) []byte {
