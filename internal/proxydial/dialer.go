@@ -86,10 +86,10 @@ func (o *Options) cloneWithDefaults() Options {
 type proxyKind int
 
 const (
-	kindDirect proxyKind = iota
-	kindSOCKS5           // local DNS
-	kindSOCKS5H          // remote DNS
-	kindHTTP             // CONNECT
+	kindDirect  proxyKind = iota
+	kindSOCKS5            // local DNS
+	kindSOCKS5H           // remote DNS
+	kindHTTP              // CONNECT
 )
 
 // Dialer connects to TCP targets directly or through one proxy. Create it with
