@@ -181,6 +181,9 @@ func (srv *Server) ServeTransport(ctx context.Context, t Transport, info Transpo
 	}
 	hello, err := parseClientHello(msg)
 	switch {
+	case len(msg) >= 2 && msg[0] == msgClientHello && msg[1] != ProtocolVersion:
+		// Checked first: a future version may lay out the rest differently.
+		return srv.refuse(hctx, t, CloseUnsupportedVersion, "versions="+strconv.Itoa(ProtocolVersion))
 	case err != nil:
 		return srv.refuse(hctx, t, CloseProtocolError, err.Error())
 	case hello.version != ProtocolVersion:
