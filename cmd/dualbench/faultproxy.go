@@ -26,6 +26,8 @@ type faultProxy struct {
 	armed    bool      // measure the next transport that delivers DATA
 	killedAt time.Time // when armed
 	attempts int       // transports accepted since the kill
+	gen      uint64    // transports accepted so far (numbers pairs)
+	killGen  uint64    // gen at the last kill: later pairs are new transports
 	onSample func(resumeSample)
 	closed   bool
 
@@ -36,6 +38,7 @@ type faultProxy struct {
 type proxyPair struct {
 	client, server net.Conn
 	acceptedAt     time.Time
+	gen            uint64
 }
 
 // resumeSample is one measured resume, seen on the wire.
@@ -86,6 +89,8 @@ func (p *faultProxy) acceptLoop() {
 			s.Close()
 			return
 		}
+		p.gen++
+		pair.gen = p.gen
 		p.pairs[pair] = struct{}{}
 		if p.armed {
 			p.attempts++
@@ -114,7 +119,9 @@ func (p *faultProxy) downstream(pair *proxyPair) {
 		now := time.Now()
 		p.mu.Lock()
 		var s resumeSample
-		report := p.armed
+		// Only a transport accepted after the kill counts: a killed one may
+		// still be handing over bytes it read before it was closed.
+		report := p.armed && pair.gen > p.killGen
 		if report {
 			s = resumeSample{DialToData: now.Sub(pair.acceptedAt), KillToData: now.Sub(p.killedAt), Attempts: p.attempts}
 			p.armed = false
@@ -169,7 +176,7 @@ func (p *faultProxy) kill(rst bool) bool {
 		pairs = append(pairs, pair)
 	}
 	if len(pairs) > 0 {
-		p.armed, p.killedAt, p.attempts = true, time.Now(), 0
+		p.armed, p.killedAt, p.attempts, p.killGen = true, time.Now(), 0, p.gen
 	}
 	p.mu.Unlock()
 	for _, pair := range pairs {

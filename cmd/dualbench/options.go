@@ -44,6 +44,7 @@ type config struct {
 	sources    int
 	settle     time.Duration
 	killEvery  time.Duration
+	rate       int // resume: bytes per second per session (0: unpaced)
 	seed       uint64
 	baselines  bool
 	timeout    time.Duration
@@ -84,13 +85,14 @@ func defaults(scenario string) config {
 		c.conns = 64
 		c.sessions = 20000
 		c.transports = []string{"ws"}
-		c.upstream = "sink"
+		c.upstream = "echo"
 	case "resume":
 		c.sessions = 8
 		c.duration = 10 * time.Second
 		c.transports = []string{"ws"}
 		c.upstream = "echo"
 		c.sizes = []int{4 << 10}
+		c.rate = 4 << 20
 	case "chaos":
 		c.sessions = 4
 		c.duration = 20 * time.Second
@@ -155,6 +157,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.sources, "sources", c.sources, "spread client source addresses over this many addresses 127.0.0.2 …")
 	fs.DurationVar(&c.settle, "settle", c.settle, "idle: wait this long after opening before reading RSS")
 	fs.DurationVar(&c.killEvery, "kill-every", c.killEvery, "resume: kill one transport this often; chaos: mean interval between random drops")
+	fs.IntVar(&c.rate, "rate", c.rate, "resume: bytes per second each session writes (0: as fast as it can)")
 	fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the chaos schedule and data")
 	fs.BoolVar(&c.baselines, "baselines", c.baselines, "sessions, idle: also measure the two baselines")
 	fs.Func("timeout", "hard bound of the whole run (default 20×duration + 2m)", func(s string) error {
@@ -216,6 +219,9 @@ func (c *config) validate() error {
 	}
 	if (c.scenario == "resume" || c.scenario == "chaos") && slices.Contains(c.transports, "wss") {
 		bad("%s runs over ws only: its fault proxy reads WebSocket frame lengths", c.scenario)
+	}
+	if c.rate < 0 {
+		bad("-rate must not be negative")
 	}
 	if c.killEvery <= 0 {
 		bad("-kill-every must be positive")

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+)
+
+// resumeResult is the JSON result of the resume scenario.
+type resumeResult struct {
+	Sessions   int   `json:"sessions"`
+	Kills      int64 `json:"kills"`
+	Measured   int   `json:"measured"`   // kills followed by DATA on a new transport
+	Unmeasured int64 `json:"unmeasured"` // kills without DATA afterwards within the run
+	// DialToFirstData is from the new transport's connection (accepted by the
+	// fault proxy) to the first DATA message the gateway sends on it: the
+	// resume handshake, CONFIRM, and the first retransmitted bytes.
+	DialToFirstData latencySummary `json:"dial_to_first_data"`
+	// KillToFirstData adds the client's detection of the loss and its
+	// reconnect back-off.
+	KillToFirstData latencySummary `json:"kill_to_first_data"`
+	// ClientDetached is the client's own view: StateDetached → StateConnected.
+	ClientDetached latencySummary `json:"client_detached"`
+	MaxAttempts    int            `json:"max_attempts"`
+	// Bytes retransmitted after resumes: by the gateway (its /metrics) and
+	// by the clients (their own metrics).
+	GatewayReplayed     float64  `json:"gateway_bytes_replayed"`
+	GatewayReplayedFrom []string `json:"gateway_replayed_metrics,omitempty"`
+	ClientReplayed      float64  `json:"client_bytes_replayed"`
+	BytesVerified       uint64   `json:"bytes_verified"`
+	Target              string   `json:"target_p99_5ms,omitempty"`
+}
+
+// targetResumeP99 is issue 8's resume target (dial to first replayed byte).
+const targetResumeP99 = 5 * time.Millisecond
+
+// finishTimeout bounds waiting for the last bytes of a live session.
+const finishTimeout = 60 * time.Second
+
+func runResume(ctx context.Context, b *bench, rep *report) (*resumeResult, error) {
+	res := &resumeResult{Sessions: b.cfg.sessions}
+	var dial, kill latencies
+	var maxAttempts atomic.Int64
+	onSample := func(s resumeSample) {
+		dial.add(s.DialToData)
+		kill.add(s.KillToData)
+		for {
+			m := maxAttempts.Load()
+			if int64(s.Attempts) <= m || maxAttempts.CompareAndSwap(m, int64(s.Attempts)) {
+				break
+			}
+		}
+	}
+	m0, merr := scrapeMetrics(ctx, b.httpc, b.gwAddr)
+	sessions, err := openLiveSessions(ctx, b, b.cfg.sessions, func(int) upstreamKind { return upstreamEcho }, onSample)
+	defer func() {
+		for _, s := range sessions {
+			s.proxy.Close() // idempotent after finish
+		}
+	}()
+	if err != nil {
+		return res, err
+	}
+	for _, s := range sessions {
+		s.start(liveOptions{maxSize: b.cfg.sizes[0], rate: b.cfg.rate, seed: b.cfg.seed})
+	}
+	sleepCtx(ctx, b.cfg.warmup)
+	prog := startProgress(b.log, "resume", func() string {
+		return fmt.Sprintf("%d kills, %d measured", res.Kills, dial.count())
+	})
+	tick := time.NewTicker(b.cfg.killEvery)
+	end := time.NewTimer(b.cfg.duration)
+	next := 0
+	var kills atomic.Int64
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-end.C:
+			break loop
+		case <-tick.C:
+		}
+		// Kill the next session whose previous resume is complete.
+		for range sessions {
+			s := sessions[next%len(sessions)]
+			next++
+			if s.proxy.pending() || !s.connected() || s.firstErr() != nil {
+				continue
+			}
+			if s.proxy.kill(kills.Load()%2 == 1) {
+				kills.Add(1)
+			}
+			break
+		}
+		res.Kills = kills.Load()
+	}
+	tick.Stop()
+	end.Stop()
+	// Let the last resumes complete before stopping the traffic.
+	deadline := time.Now().Add(finishTimeout)
+	for time.Now().Before(deadline) && anyPending(sessions) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	prog.stop()
+	res.Kills = kills.Load()
+	var detached []time.Duration
+	var errs []string
+	for _, s := range sessions {
+		if !s.proxy.pending() {
+			continue
+		}
+		res.Unmeasured++
+	}
+	for _, s := range sessions {
+		res.ClientReplayed += s.clientReplayed()
+		detached = append(detached, s.detachedSamples()...)
+		if err := s.finish(b, finishTimeout); err != nil {
+			errs = append(errs, err.Error())
+		}
+		res.BytesVerified += s.verified.Load()
+	}
+	res.Measured = dial.count()
+	res.DialToFirstData, res.KillToFirstData = dial.summary(), kill.summary()
+	res.ClientDetached = summarize(detached)
+	res.MaxAttempts = int(maxAttempts.Load())
+	if m1, err := scrapeMetrics(ctx, b.httpc, b.gwAddr); err == nil && merr == nil {
+		a, names := m1.sumMatching("replayed")
+		z, _ := m0.sumMatching("replayed")
+		res.GatewayReplayed, res.GatewayReplayedFrom = a-z, names
+	}
+	if res.Measured > 0 {
+		res.Target = metOrNot(res.DialToFirstData.P99 <= ms(targetResumeP99))
+	}
+	rep.Failures = append(rep.Failures, errs...)
+	if res.Kills > 0 && res.Measured == 0 {
+		rep.Failures = append(rep.Failures, "resume: no resume was measured")
+	}
+	return res, ctx.Err()
+}
+
+// openLiveSessions opens n live sessions concurrently; kind picks each
+// session's upstream.
+func openLiveSessions(ctx context.Context, b *bench, n int, kind func(i int) upstreamKind, onSample func(resumeSample)) ([]*liveSession, error) {
+	out := make([]*liveSession, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i], errs[i] = openLive(ctx, b, uint64(i+1), kind(i), onSample)
+		}()
+	}
+	wg.Wait()
+	var opened []*liveSession
+	var first error
+	for i := range n {
+		if errs[i] != nil && first == nil {
+			first = errs[i]
+		}
+		if out[i] != nil {
+			opened = append(opened, out[i])
+		}
+	}
+	if first != nil {
+		for _, s := range opened {
+			closeConn(s.conn)
+			s.proxy.Close()
+		}
+		return nil, first
+	}
+	return opened, nil
+}
+
+// anyPending reports whether a kill still awaits its resume.
+func anyPending(ss []*liveSession) bool {
+	for _, s := range ss {
+		if s.proxy.pending() && s.firstErr() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// text prints the resume result.
+func (r *resumeResult) text(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "what\tcount\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	for _, x := range []struct {
+		name string
+		s    latencySummary
+	}{{"dial → first DATA", r.DialToFirstData}, {"kill → first DATA", r.KillToFirstData}, {"client detached", r.ClientDetached}} {
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t\n", x.name, x.s.Count, x.s.P50, x.s.P90, x.s.P99, x.s.Max)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "sessions %d, kills %d, measured %d, unmeasured %d, max attempts %d\n", r.Sessions, r.Kills, r.Measured, r.Unmeasured, r.MaxAttempts)
+	fmt.Fprintf(w, "bytes replayed: gateway %.0f (%v), clients %.0f; bytes verified %d; target p99 ≤ 5 ms: %s\n",
+		r.GatewayReplayed, r.GatewayReplayedFrom, r.ClientReplayed, r.BytesVerified, dash(r.Target))
+}
