@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +209,62 @@ func labelValue(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestACMEPebbleOnDemand obtains certificates during the first handshake
+// for names that are allowed by the allowlist or by the ask URL, and
+// refuses any other name without contacting the CA.
+func TestACMEPebbleOnDemand(t *testing.T) {
+	p := listenOnePort(t)
+	peb := startPebble(t, p.port(), 0)
+	log, _ := newTestLogger(t)
+	reg := prometheus.NewRegistry()
+	var asked []string
+	var askMu sync.Mutex
+	ask := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := r.URL.Query().Get("domain")
+		askMu.Lock()
+		asked = append(asked, d)
+		askMu.Unlock()
+		if d != "asked.dualgate.example.com" {
+			http.Error(w, "no", http.StatusForbidden)
+		}
+	}))
+	defer ask.Close()
+	mgr, err := certs.New(context.Background(), &certs.Options{
+		Mode: certs.ModeACME, DataDir: t.TempDir(), Email: "ops@example.com",
+		CA: peb.dirURL, CARootsPEM: peb.apiRootPEM, Port: p.port(), ListenHost: "127.0.0.1",
+		OnDemand: &certs.OnDemand{Allowlist: []string{"listed.dualgate.example.com"}, AskURL: ask.URL + "/check"},
+		Logger:   log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close() })
+	p.serve(mgr.TLSConfig(), mgr.HTTPChallengeHandler, log)
+	roots := peb.issuingRoots(t)
+
+	for _, name := range []string{"listed.dualgate.example.com", "asked.dualgate.example.com"} {
+		chains := wssEcho(t, name, p.port(), &tls.Config{RootCAs: roots})
+		if !slices.Contains(chains[0][0].DNSNames, name) {
+			t.Errorf("%s: served %v", name, chains[0][0].DNSNames)
+		}
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: testTimeout}, "tcp", "127.0.0.1:"+strconv.Itoa(p.port()),
+		&tls.Config{RootCAs: roots, ServerName: "denied.dualgate.example.com"})
+	if err == nil {
+		c.Close()
+		t.Fatal("on-demand certificate served for a name neither listed nor allowed by the ask URL")
+	}
+	if v := metricValue(t, reg, "dualgate_certs_on_demand_decisions_total", "result", "denied"); v < 1 {
+		t.Errorf("denied decisions = %v", v)
+	}
+	if v := metricValue(t, reg, "dualgate_certs_obtain_total", "mode", "acme", "result", "ok"); v != 2 {
+		t.Errorf("obtain counter = %v, want 2", v)
+	}
+	askMu.Lock()
+	defer askMu.Unlock()
+	if slices.Contains(asked, "listed.dualgate.example.com") || !slices.Contains(asked, "denied.dualgate.example.com") {
+		t.Errorf("ask URL consulted for %q", asked)
+	}
 }
