@@ -209,6 +209,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 // dial: the libraries underneath often report only "i/o timeout".
 func withContextErr(ctx context.Context, err error) error {
 	cerr := ctx.Err()
+	if cerr == nil {
+		// A connection deadline set from the context's deadline can fire
+		// a moment before the context's own timer.
+		var ne net.Error
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+			cerr = context.DeadlineExceeded
+		}
+	}
 	if cerr == nil || errors.Is(err, cerr) {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -58,7 +59,7 @@ type ConnectProxy struct {
 
 	opts     ConnectProxyOptions
 	ln       net.Listener
-	requests atomic.Int64
+	requests counter
 	tunnels  atomic.Int64
 	wg       sync.WaitGroup
 	conns    struct {
@@ -95,7 +96,16 @@ func StartConnectProxy(tb testing.TB, opts *ConnectProxyOptions) *ConnectProxy {
 }
 
 // Requests returns how many CONNECT requests the proxy has read.
-func (p *ConnectProxy) Requests() int { return int(p.requests.Load()) }
+func (p *ConnectProxy) Requests() int { return p.requests.load() }
+
+// WaitRequests waits until the proxy has read at least n requests, failing
+// the test after 30 s.
+func (p *ConnectProxy) WaitRequests(tb testing.TB, n int) {
+	tb.Helper()
+	p.requests.wait(tb, n, func(got int) string {
+		return fmt.Sprintf("CONNECT proxy read %d requests, want at least %d", got, n)
+	})
+}
 
 // Tunnels returns how many tunnels the proxy has opened to a target. A tunnel
 // is counted before the proxy sends its 200 reply, so the count already
@@ -161,7 +171,7 @@ func (p *ConnectProxy) handle(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
 		return
 	}
-	p.requests.Add(1)
+	p.requests.add()
 	c.SetReadDeadline(time.Time{})
 	lr.N = math.MaxInt64
 	switch {

@@ -52,12 +52,11 @@ type Dante struct {
 	// Addr is the host:port danted listens on.
 	Addr string
 
-	mu struct {
+	relayed      counter
+	authFailures counter
+	mu           struct {
 		sync.Mutex
-		relayed int
-		authFailures int
-		log     bytes.Buffer
-		changed chan struct{} // closed and replaced on every counted line
+		log bytes.Buffer
 	}
 }
 
@@ -162,7 +161,6 @@ func startDante(tb testing.TB, bin, dir string, port int, user string) (*Dante, 
 	pw.Close() // the children hold the only write ends now
 
 	d := &Dante{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	d.mu.changed = make(chan struct{})
 	running := make(chan struct{})
 	readerDone := make(chan struct{})
 	go func() { // RoutineReadDanteLog: owned by the cleanup below, ends at EOF
@@ -235,20 +233,13 @@ func (d *Dante) readLog(r *os.File, running chan<- struct{}) {
 			d.mu.log.WriteString(line)
 			d.mu.log.WriteByte('\n')
 		}
-		counted := false
+		d.mu.Unlock()
 		switch {
 		case strings.Contains(line, "pass(") && strings.Contains(line, "tcp/connect ["):
-			d.mu.relayed++
-			counted = true
+			d.relayed.add()
 		case strings.Contains(line, "block(") && strings.Contains(line, "authentication failed"):
-			d.mu.authFailures++
-			counted = true
+			d.authFailures.add()
 		}
-		if counted {
-			close(d.mu.changed)
-			d.mu.changed = make(chan struct{})
-		}
-		d.mu.Unlock()
 		if !sawRunning && strings.Contains(line, " running") {
 			sawRunning = true
 			close(running)
@@ -259,52 +250,28 @@ func (d *Dante) readLog(r *os.File, running chan<- struct{}) {
 // Relayed returns how many TCP connections Dante has relayed so far (as
 // logged; the log line may follow the client's success by a moment, so use
 // WaitRelayed to assert).
-func (d *Dante) Relayed() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.relayed
-}
+func (d *Dante) Relayed() int { return d.relayed.load() }
 
 // AuthFailures returns how many sessions Dante has refused because the
 // username/password check failed.
-func (d *Dante) AuthFailures() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.authFailures
-}
+func (d *Dante) AuthFailures() int { return d.authFailures.load() }
 
 // WaitRelayed waits until Dante has logged at least n relayed connections,
 // failing the test after 30 s.
 func (d *Dante) WaitRelayed(tb testing.TB, n int) {
 	tb.Helper()
-	d.waitFor(tb, "relayed connections", n, func() int { return d.mu.relayed })
+	d.relayed.wait(tb, n, func(got int) string {
+		return fmt.Sprintf("Dante logged %d relayed connections, want at least %d; log:\n%s", got, n, d.Log())
+	})
 }
 
 // WaitAuthFailures waits until Dante has logged at least n failed
 // authentications, failing the test after 30 s.
 func (d *Dante) WaitAuthFailures(tb testing.TB, n int) {
 	tb.Helper()
-	d.waitFor(tb, "failed authentications", n, func() int { return d.mu.authFailures })
-}
-
-func (d *Dante) waitFor(tb testing.TB, what string, n int, countLocked func() int) {
-	tb.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		d.mu.Lock()
-		got, changed := countLocked(), d.mu.changed
-		d.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			tb.Fatalf("proxytest: Dante logged %d %s, want at least %d, within %v; log:\n%s", got, what, n, waitTimeout, d.Log())
-			return
-		}
-	}
+	d.authFailures.wait(tb, n, func(got int) string {
+		return fmt.Sprintf("Dante logged %d failed authentications, want at least %d; log:\n%s", got, n, d.Log())
+	})
 }
 
 // Log returns what danted has logged so far (the first MiB).
