@@ -3,7 +3,6 @@ package wsbridge_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -170,7 +169,18 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			// regenerated stream of the writer's chunk sizes.
 			want := newStreamGen(seed, size)
 			got := make([]byte, 64<<10)
+			// Besides the random timer, kill every transport at 12 random
+			// offsets, so resumption is exercised however fast the machine.
+			killAt := make([]int64, 12)
+			for i := range killAt {
+				killAt[i] = int64(size) * int64(i+1) / 13
+				killAt[i] += rand.Int64N(int64(size) / 26)
+			}
 			for received.Load() < int64(size) {
+				if len(killAt) > 0 && received.Load() >= killAt[0] {
+					proxy.KillAll()
+					killAt = killAt[1:]
+				}
 				n, err := c.Read(got)
 				if n > 0 {
 					if off, ok := want.check(got[:n]); !ok {
@@ -189,7 +199,7 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			}
 			_, killed, _ := proxy.Stats()
 			t.Logf("%d MiB echoed byte for byte across %d transport kills", size>>20, killed)
-			if killed < 2 {
+			if killed < 8 {
 				t.Fatalf("only %d transports killed; the test did not exercise resumption", killed)
 			}
 			if err := c.Close(); err != nil {
@@ -287,7 +297,7 @@ func heapInUse() uint64 {
 // lose nothing once the slow side catches up.
 func TestHeavySlowPeersBoundedMemory(t *testing.T) {
 	n := testenv.Scale(50, 10)
-	perSession := 16 << 20
+	perSession := 8 << 20
 	t.Run("slow-upstream", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -417,4 +427,3 @@ func TestHeavySlowPeersBoundedMemory(t *testing.T) {
 	})
 }
 
-var _ = errors.Is
