@@ -47,10 +47,11 @@ type DialOptions struct {
 	TLSConfig *tls.Config
 	// HTTPHeader is sent with the WebSocket upgrade request.
 	HTTPHeader http.Header
-	// Proxy is the proxy URL (socks5://user:pass@host:port or
-	// http://host:port for HTTP CONNECT); "" takes it from the standard
-	// environment variables (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY);
-	// "direct" disables proxies.
+	// Proxy is the proxy URL (socks5://user:pass@host:port, socks5h://…,
+	// or http://[user:pass@]host:port for HTTP CONNECT); "" takes it from
+	// the standard environment variables (HTTPS_PROXY for wss://,
+	// HTTP_PROXY for ws://, else ALL_PROXY; NO_PROXY; loopback targets are
+	// never proxied from the environment); "direct" disables proxies.
 	Proxy string
 	// DialContext, if set, opens the network connections (after any proxy
 	// selection it replaces everything: proxy handling is then the caller's).
