@@ -347,3 +347,33 @@ func TestDialContextRejects(t *testing.T) {
 		t.Fatalf("rejected dials reached the proxy: %d", p.Requests())
 	}
 }
+
+// TestDialSOCKSStalledProxy checks the SOCKS path honours the context too: a
+// listener that accepts and never answers stands in for a hung proxy.
+func TestDialSOCKSStalledProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() { // ends when ln is closed below
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	d := newDialer(t, &url.URL{Scheme: "socks5h", Host: ln.Addr().String(), User: url.UserPassword("u", "p")}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = d.DialContext(ctx, "tcp", "target.example:443")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "proxydial: ") {
+		t.Fatalf("err = %v, want a proxydial error matching context.DeadlineExceeded", err)
+	}
+}

@@ -93,7 +93,7 @@ func fromEnv(getenv func(string) string, target *url.URL) (*url.URL, error) {
 // mandatory proxy).
 func parseEnvProxy(v string) (*url.URL, error) {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if (err != nil || u.Scheme == "" || u.Host == "") && !strings.Contains(v, "://") {
 		u, err = url.Parse("http://" + v)
 	}
 	if err != nil || u.Host == "" {
