@@ -74,7 +74,7 @@ func newMetrics(l *Listener) *metrics {
 	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dualgate_listener_sniffing", ConstLabels: cl,
 		Help: "Connections being classified.",
-	}, func() float64 { return float64(len(l.sem)) }))
+	}, func() float64 { return float64(l.Sniffing()) }))
 	return m
 }
 

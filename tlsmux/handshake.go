@@ -49,7 +49,7 @@ func newHandshaker(inner net.Listener, cfg *tls.Config, opts *Options) *handshak
 		stopped: make(chan struct{}),
 	}
 	h.inFlight.m = make(map[net.Conn]struct{})
-	h.m = newMetrics(opts.Registerer, func() float64 { return float64(len(h.sem)) })
+	h.m = newMetrics(opts.Registerer, func() float64 { return float64(h.handshaking()) })
 	h.wg.Add(1)
 	go h.acceptLoop()
 	return h
@@ -143,6 +143,13 @@ func (h *handshaker) acceptLoop() {
 		h.wg.Add(1)
 		go h.handshake(raw)
 	}
+}
+
+// handshaking returns the number of handshakes in progress.
+func (h *handshaker) handshaking() int {
+	h.inFlight.mu.Lock()
+	defer h.inFlight.mu.Unlock()
+	return len(h.inFlight.m)
 }
 
 func (h *handshaker) track(c net.Conn, add bool) bool {

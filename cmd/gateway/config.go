@@ -28,12 +28,12 @@ type config struct {
 	Listen  string
 	DataDir string
 
-	SniffTimeout  time.Duration
-	IPCacheTTL    time.Duration
-	IPCacheSize   int
-	MaxConns      int
-	MaxConnsPerIP int
-	MaxSniffing   int
+	SniffTimeout   time.Duration
+	IPCacheTTL     time.Duration
+	IPCacheSize    int
+	MaxConns       int
+	MaxConnsPerIP  int
+	MaxSniffing    int
 	TrustedProxies prefixList
 
 	TLSHandshakeTimeout time.Duration

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -39,24 +38,29 @@ func (g *gateway) echo(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(echoMaxMessage)
-	ctx := g.base
-	for {
-		rctx, cancel := context.WithTimeout(ctx, echoIdle)
-		typ, msg, err := c.Read(rctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				_ = c.Close(websocket.StatusGoingAway, "server shutting down")
-			}
-			if s := websocket.CloseStatus(err); s == -1 && !errors.Is(err, context.Canceled) {
-				g.log.Debug("gateway: echo read", "err", err)
-			}
-			return
+	// On shutdown, say "going away" instead of dropping the connection: the
+	// close handshake runs alongside the blocked Read, which then returns.
+	closed := make(chan struct{})
+	stop := context.AfterFunc(g.base, func() {
+		defer close(closed)
+		_ = c.Close(websocket.StatusGoingAway, "server shutting down")
+	})
+	defer func() {
+		if !stop() {
+			<-closed
 		}
-		wctx, cancel := context.WithTimeout(ctx, echoIdle)
-		err = c.Write(wctx, typ, msg)
+	}()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), echoIdle)
+		typ, msg, err := c.Read(ctx)
+		if err == nil {
+			err = c.Write(ctx, typ, msg)
+		}
 		cancel()
 		if err != nil {
+			if websocket.CloseStatus(err) == -1 && g.base.Err() == nil {
+				g.log.Debug("gateway: echo", "err", err)
+			}
 			return
 		}
 	}
