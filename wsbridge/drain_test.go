@@ -1,0 +1,103 @@
+package wsbridge_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dualgate/dualgate/resume"
+)
+
+// TestEndToEndDrain drains the bridger while clients keep writing: every
+// client is told 1001, every upstream receives an exact prefix of its
+// client's stream, at least everything delivered before the drain, and is
+// closed cleanly (FIN, not RST).
+func TestEndToEndDrain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		data []byte
+		err  error
+	}
+	results := make(chan got, 16)
+	serveListener(t, ln, func(c net.Conn) {
+		var buf bytes.Buffer
+		_, err := io.Copy(&buf, c)
+		results <- got{buf.Bytes(), err}
+	})
+	g := startGateway(t, []string{"/s=tcp://" + ln.Addr().String()}, nil, nil)
+	ctx := testCtx(t)
+	const n = 6
+	streams := make([][]byte, n)
+	conns := make([]*resume.Conn, n)
+	for i := range conns {
+		streams[i] = make([]byte, 4<<20)
+		fill(rand.New(rand.NewPCG(uint64(i), 7)), streams[i])
+		c, err := resume.Dial(ctx, g.url(i%2 == 0, "/s"), g.dialOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	// Phase 1: 64 KiB each, delivered to the upstreams.
+	const first = 64 << 10
+	for i, c := range conns {
+		if _, err := c.Write(streams[i][:first]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		return metricValue(t, g.reg, "dualgate_wsbridge_bytes_total", "direction", "in") == n*first
+	}, "phase 1 delivered")
+	// Phase 2: keep writing while the gateway drains.
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for off := first; off < len(streams[i]); off += 16 << 10 {
+				if _, err := c.Write(streams[i][off : off+16<<10]); err != nil {
+					return // the session was closed by the drain
+				}
+			}
+		}()
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := g.b.Drain(dctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	for _, c := range conns {
+		_, _, err := c.ReadMessage(ctx)
+		if resume.CloseStatus(err) != resume.CloseGoingAway {
+			t.Fatalf("client saw %v, want 1001", err)
+		}
+	}
+	wg.Wait()
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("upstream not closed cleanly: %v", r.err)
+		}
+		if len(r.data) < first {
+			t.Fatalf("upstream got %d bytes, fewer than the %d delivered before the drain", len(r.data), first)
+		}
+		match := false
+		for _, s := range streams {
+			if bytes.Equal(s[:first], r.data[:first]) {
+				match = bytes.Equal(s[:len(r.data)], r.data)
+			}
+		}
+		if !match {
+			t.Fatalf("upstream got %d bytes that are not a prefix of its client's stream", len(r.data))
+		}
+	}
+}
