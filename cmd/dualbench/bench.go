@@ -44,7 +44,7 @@ type bench struct {
 // newBench prepares everything a scenario needs except the baselines.
 // verify makes the sink check the DGBENCH1 pattern of every stream.
 func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *bench, err error) {
-	b := &bench{cfg: cfg, log: log, httpc: &http.Client{Timeout: 10 * time.Second}}
+	b := &bench{cfg: cfg, log: log, httpc: noKeepAliveClient(10 * time.Second)}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -222,4 +222,10 @@ func (b *bench) routePath(up upstreamKind) string {
 		return b.cfg.routeEcho
 	}
 	return b.cfg.routeSink
+}
+
+// noKeepAliveClient returns a plain HTTP client that keeps no idle
+// connections (and so no goroutines) between requests.
+func noKeepAliveClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 }

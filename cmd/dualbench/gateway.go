@@ -146,7 +146,7 @@ func (g *gatewayProc) pid() int { return g.cmd.Process.Pid }
 func (g *gatewayProc) waitHealthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, gatewayStartTimeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := noKeepAliveClient(2 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -34,10 +34,12 @@ func parseStatCPU(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("dualbench: /proc stat: no command name")
 	}
 	f := bytes.Fields(b[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	const utime, stime = 14 - 3, 15 - 3
-	if len(f) <= stime {
-		return 0, fmt.Errorf("dualbench: /proc stat: %d fields after the command name, want at least %d", len(f), stime+1)
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15. Every
+	// kernel since 2.6 writes at least 44 fields; asking for the fields up
+	// to starttime (22) rejects lines cut short.
+	const utime, stime, starttime = 14 - 3, 15 - 3, 22 - 3
+	if len(f) <= starttime {
+		return 0, fmt.Errorf("dualbench: /proc stat: %d fields after the command name, want at least %d", len(f), starttime+1)
 	}
 	u, err := strconv.ParseUint(string(f[utime]), 10, 64)
 	if err != nil {

@@ -37,6 +37,10 @@ type wsWatcher struct {
 // larger but does not occur while a benchmark streams.
 const minDataMessage = 18 + 1 + 16
 
+// maxWatchedFrame bounds a frame (and so keeps message lengths far from
+// overflowing): the gateway's messages are at most 64 KiB.
+const maxWatchedFrame = 1 << 40
+
 // maxHTTPResponse bounds the upgrade response the watcher will skip.
 const maxHTTPResponse = 16 << 10
 
@@ -134,8 +138,8 @@ func (w *wsWatcher) startFrame(h []byte) {
 		length = uint64(binary.BigEndian.Uint16(h[2:4]))
 	case 127:
 		length = binary.BigEndian.Uint64(h[2:10])
-		if length>>63 != 0 {
-			w.err = fmt.Errorf("%w: 64-bit length with the top bit set", errWSFrame)
+		if length > maxWatchedFrame {
+			w.err = fmt.Errorf("%w: frame of %d bytes", errWSFrame, length)
 			return
 		}
 	}
