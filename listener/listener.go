@@ -165,8 +165,8 @@ func (l *Listener) acceptLoop() {
 		delay = 0
 		if max := l.opts.MaxConns; max > 0 && l.open.Load() >= int64(max) {
 			<-l.sem
+			l.count(ReasonMaxConns) // before Close: whoever sees the close sees the count
 			_ = raw.Close()
-			l.count(ReasonMaxConns)
 			l.opts.Logger.Warn("listener: connection rejected", "reason", ReasonMaxConns, "peer", raw.RemoteAddr())
 			continue
 		}

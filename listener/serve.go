@@ -55,8 +55,8 @@ func (l *Listener) serveConn(raw net.Conn) {
 }
 
 func (l *Listener) reject(c *Conn, reason string, err error) {
+	l.count(reason) // before Close: whoever sees the close sees the count
 	_ = c.Close()
-	l.count(reason)
 	log := l.opts.Logger.Info
 	switch reason {
 	case ReasonClosedEarly, ReasonListenerClosed, ReasonSniffTimeout, ReasonReadError:
