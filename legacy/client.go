@@ -55,7 +55,7 @@ func dialWith(ctx context.Context, dial DialFunc, opts *DialOptions, random io.R
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
 	c.client = cl
 	c.info = Info{RemoteAddr: netipAddrPort(conn.RemoteAddr())}
-	t := newTransport(conn)
+	t := newTransport(conn, c.ring.max)
 	c.mu.Lock()
 	c.attachLocked(t, 0, 0, netipAddrPort(conn.RemoteAddr()))
 	c.mu.Unlock()
@@ -222,7 +222,7 @@ func (c *Conn) clientReconnect(ctx context.Context, conn net.Conn) (t *transport
 	if _, err := conn.Write(answer[:]); err != nil {
 		return nil, fmt.Errorf("legacy: reconnect: %w", err)
 	}
-	t = newTransport(conn)
+	t = newTransport(conn, c.ring.max)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {

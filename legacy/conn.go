@@ -39,7 +39,9 @@ func SessionInfo(c net.Conn) (info Info, ok bool) {
 // for concurrent use (one Read and one Write at a time are serialised).
 //
 // Writes are buffered in the resend ring and sent by the transport's
-// writer; Write blocks only when ResendBuffer bytes are still unsent.
+// writer. Write blocks while half the resend buffer is unsent: the other
+// half keeps recently sent bytes that the peer may not have received when
+// a transport fails (the format has no acknowledgements).
 // Reads return bytes received on any transport, decrypted, in order.
 //
 // The zero value is not usable.
@@ -174,7 +176,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			c.mu.Unlock()
 			return n, err
 		}
-		if room := c.ring.max - int(c.writeCount-c.sentMark); room > 0 {
+		if room := c.ring.max/2 - int(c.writeCount-c.sentMark); room > 0 {
 			k := min(room, len(b)-n)
 			var ciph *rc4.Cipher
 			if c.encrypt {

@@ -215,7 +215,7 @@ func (s *Server) newSession(conn net.Conn, info Info) (*Conn, *transport, error)
 		s.refused(handshakeNew, resultBadProof, info, err)
 		return nil, nil, err
 	}
-	t := newTransport(conn)
+	t := newTransport(conn, s.opts.ResendBuffer)
 	if err := s.register(c); err != nil {
 		s.refused(handshakeNew, resultLimit, info, err)
 		return nil, nil, err
@@ -305,7 +305,7 @@ func (s *Server) reconnect(conn net.Conn, info Info) (*Conn, *transport, error) 
 	// Take over. The session may have moved on while we talked: an older
 	// transport may have delivered more (the reader skips it on resend) or
 	// written more (still fine while the ring holds what the client lacks).
-	t := newTransport(conn)
+	t := newTransport(conn, s.opts.ResendBuffer)
 	c.mu.Lock()
 	if c.ended || !c.ring.holds(req.readCount) || c.readCount > req.writeCount {
 		ended := c.ended

@@ -26,7 +26,8 @@ type transport struct {
 	rxPos uint64 // stream offset of the next byte to arrive
 }
 
-func newTransport(conn net.Conn) *transport {
+func newTransport(conn net.Conn, resendBuffer int) *transport {
+	limitSendBuffer(conn, resendBuffer/8)
 	return &transport{conn: conn, dead: make(chan struct{})}
 }
 
@@ -194,11 +195,15 @@ func (c *Conn) readLoop(t *transport, readIdle time.Duration) {
 			_ = t.conn.SetReadDeadline(time.Now().Add(readIdle))
 		}
 		n, err := t.conn.Read(buf[:space])
-		if n > 0 && !c.deliver(t, buf[:n]) {
+		if err != nil {
+			// Bytes that come with an error are dropped, not delivered:
+			// websocket.NetConn returns a cut frame's payload still masked
+			// along with its error. Dropping is always safe because the
+			// read count excludes them, so the peer resends them.
+			c.detach(t, fmt.Errorf("legacy: transport read: %w", err))
 			return
 		}
-		if err != nil {
-			c.detach(t, fmt.Errorf("legacy: transport read: %w", err))
+		if n > 0 && !c.deliver(t, buf[:n]) {
 			return
 		}
 	}
@@ -240,4 +245,24 @@ func (c *Conn) deliver(t *transport, p []byte) bool {
 	c.m.received(len(p))
 	c.broadcastLocked()
 	return true
+}
+
+// limitSendBuffer caps the kernel send buffer of conn's socket, unwrapping
+// TLS (NetConn) to reach it. Without acknowledgements, bytes sitting in a
+// dead socket's buffer are lost and must still be in the resend ring when
+// the peer comes back; an autotuned buffer of several MiB would outgrow
+// the default 1 MiB ring. Conns that hide their socket (WebSocket) are left
+// alone: the operator sizes ResendBuffer for them.
+func limitSendBuffer(conn net.Conn, n int) {
+	for range 4 {
+		if s, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = s.SetWriteBuffer(n)
+			return
+		}
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		conn = u.NetConn()
+	}
 }

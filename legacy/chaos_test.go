@@ -1,0 +1,263 @@
+package legacy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dualgate/dualgate/internal/testenv"
+	"github.com/dualgate/dualgate/legacy/legacytest"
+)
+
+type syncWaitGroup struct{ sync.WaitGroup }
+
+// stream is the deterministic content a chaos session sends.
+func stream(seed uint64) *rand.ChaCha8 {
+	var s [32]byte
+	for i := range s {
+		s[i] = byte(seed >> (8 * (i % 8)))
+	}
+	s[31] = byte(seed)
+	return rand.NewChaCha8(s)
+}
+
+// chaosSession writes total bytes through c and verifies the echo byte by
+// byte, keeping at most window bytes unanswered (the application-level
+// flow control that keeps in-flight data within the resend buffers).
+func chaosSession(c *Conn, seed uint64, total, window int) error {
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	echoed := 0
+	failed := false
+	errc := make(chan error, 1)
+	go func() {
+		want := stream(seed)
+		buf := make([]byte, 64<<10)
+		exp := make([]byte, len(buf))
+		got := 0
+		for got < total {
+			n, err := c.Read(buf[:min(len(buf), total-got)])
+			if n > 0 {
+				_, _ = want.Read(exp[:n])
+				if !bytes.Equal(buf[:n], exp[:n]) {
+					i := 0
+					for i < n && buf[i] == exp[i] {
+						i++
+					}
+					full := make([]byte, 0, total)
+					ref := stream(seed)
+					full = full[:total]
+					_, _ = ref.Read(full)
+					shift := "unknown"
+					pos := got + i
+					if k := bytes.Index(full, buf[i:min(n, i+64)]); k >= 0 {
+						shift = fmt.Sprint(k - pos)
+					}
+					errc <- fmt.Errorf("session %d: echo differs at byte %d (chunk %d, shift %s)", c.ID(), pos, n, shift)
+					mu.Lock()
+					failed = true
+					cond.Broadcast()
+					mu.Unlock()
+					return
+				}
+				got += n
+				mu.Lock()
+				echoed = got
+				cond.Broadcast()
+				mu.Unlock()
+			}
+			if err != nil {
+				errc <- fmt.Errorf("session %d: read after %d bytes: %w", c.ID(), got, err)
+				mu.Lock()
+				failed = true
+				cond.Broadcast()
+				mu.Unlock()
+				return
+			}
+		}
+		errc <- nil
+	}()
+	src := stream(seed)
+	buf := make([]byte, 16<<10)
+	sent := 0
+	for sent < total {
+		n := min(len(buf), total-sent)
+		mu.Lock()
+		for sent+n-echoed > window && !failed {
+			cond.Wait()
+		}
+		stop := failed
+		mu.Unlock()
+		if stop {
+			break
+		}
+		_, _ = src.Read(buf[:n])
+		if _, err := c.Write(buf[:n]); err != nil {
+			_ = c.Close()
+			<-errc
+			return fmt.Errorf("session %d: write after %d bytes: %w", c.ID(), sent, err)
+		}
+		sent += n
+	}
+	return <-errc
+}
+
+// TestChaosHeavy pushes byte-exact echo traffic through a proxy that keeps
+// dropping, resetting, half-opening and black-holing the transports, over
+// raw TCP, TLS and WebSocket, with and without RC4.
+func TestChaosHeavy(t *testing.T) {
+	sessions := testenv.Scale(4, 2)
+	total := testenv.Scale(4<<20, 1<<20)
+	for _, kind := range []string{"tcp", "tls", "ws"} {
+		for _, encrypt := range []bool{false, true} {
+			name := kind + map[bool]string{true: "/encrypted", false: "/plain"}[encrypt]
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t, kind, ServerOptions{
+					Encrypt:          encrypt,
+					ReconnectWait:    30 * time.Second,
+					HandshakeTimeout: 5 * time.Second,
+				}, &legacytest.Options{MinBytes: 64 << 10, MaxBytes: 1 << 20, Seed: uint64(len(name))})
+				e.serveEcho(t)
+				opts := &DialOptions{
+					Encrypt:          encrypt,
+					HandshakeTimeout: 5 * time.Second,
+					ReconnectWait:    30 * time.Second,
+					RetryInterval:    5 * time.Millisecond,
+					MaxRetryInterval: 100 * time.Millisecond,
+					ReadIdleTimeout:  500 * time.Millisecond,
+				}
+				conns := make([]*Conn, sessions)
+				for i := range conns {
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					c, err := DialWith(ctx, e.dial, opts)
+					cancel()
+					if err != nil {
+						t.Fatal(err)
+					}
+					conns[i] = c
+				}
+				e.proxy.SetChaos(true)
+				errs := make(chan error, sessions)
+				for i, c := range conns {
+					go func() { errs <- chaosSession(c, uint64(i+1), total, 256<<10) }()
+				}
+				for range conns {
+					if err := <-errs; err != nil {
+						t.Error(err)
+					}
+				}
+				e.proxy.SetChaos(false)
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				counts := e.proxy.Counts()
+				faults := 0
+				for _, n := range counts {
+					faults += n
+				}
+				if faults == 0 {
+					t.Fatal("no fault injected")
+				}
+				t.Logf("%d sessions × %d bytes, faults %v", sessions, total, counts)
+			})
+		}
+	}
+}
+
+// TestHalfOpenTakeover pins the original implementation's deadlock: the
+// server writes into a transport that went silent until its writer is
+// stuck in Write and the resend buffer backs up; the client notices, comes
+// back on a new transport, and the server must take over at once, closing
+// the stuck socket and resending exactly what the client missed.
+func TestHalfOpenTakeover(t *testing.T) {
+	for _, kind := range []string{"tcp", "ws"} {
+		t.Run(kind, func(t *testing.T) {
+			const resend = 4 << 20
+			e := newEnv(t, kind, ServerOptions{Encrypt: true, ResendBuffer: resend},
+				&legacytest.Options{SocketBuffer: 32 << 10})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := DialWith(ctx, e.dial, &DialOptions{Encrypt: true, RetryInterval: 5 * time.Millisecond, ReadIdleTimeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := e.srv.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sess.(*Conn)
+			total := 16 << 20
+			werr := make(chan error, 1)
+			go func() {
+				src := stream(99)
+				buf := make([]byte, 32<<10)
+				for sent := 0; sent < total; sent += len(buf) {
+					_, _ = src.Read(buf)
+					if _, err := s.Write(buf); err != nil {
+						werr <- err
+						return
+					}
+				}
+				werr <- nil
+			}()
+			// Read a little, then black-hole the link and wait until the
+			// server's writer is stuck and half the resend buffer is queued.
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			want := stream(99)
+			got := mustRead(t, c, 1<<20)
+			exp := make([]byte, len(got))
+			_, _ = want.Read(exp)
+			if !bytes.Equal(got, exp) {
+				t.Fatal("prefix differs")
+			}
+			c.mu.Lock()
+			old := c.cur
+			c.mu.Unlock()
+			if e.proxy.Strike(legacytest.Blackhole) == 0 {
+				t.Fatal("no link to strike")
+			}
+			// Drain what was in flight so the client's idle timer can fire
+			// only once the link is truly silent.
+			waitFor(t, func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.writeCount-s.sentMark >= resend/2
+			}, "server writer stuck on the silent socket")
+			s.mu.Lock()
+			stuck := s.cur
+			s.mu.Unlock()
+			if stuck == nil {
+				t.Fatal("server already detached")
+			}
+			rest := make([]byte, total-len(got))
+			if _, err := io.ReadFull(c, rest); err != nil {
+				t.Fatalf("read after takeover: %v\n%s", err, e.log.String())
+			}
+			exp = make([]byte, len(rest))
+			_, _ = want.Read(exp)
+			if !bytes.Equal(rest, exp) {
+				t.Fatal("data after takeover differs")
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-stuck.dead:
+			default:
+				t.Fatal("stuck transport still alive")
+			}
+			c.mu.Lock()
+			moved := c.cur != old
+			c.mu.Unlock()
+			if !moved {
+				t.Fatal("client never reconnected")
+			}
+		})
+	}
+}
