@@ -192,3 +192,18 @@ func FuzzReadConnectResponse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkReadConnectResponse(b *testing.B) {
+	in := []byte("HTTP/1.1 200 Connection established\r\nVia: 1.1 proxy.example\r\nDate: Mon, 23 Nov 2026 12:00:00 GMT\r\n\r\n")
+	rd := bytes.NewReader(in)
+	br := bufio.NewReader(rd)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		rd.Reset(in)
+		br.Reset(rd)
+		if _, err := readConnectResponse(br, DefaultMaxConnectResponseBytes); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,6 +10,13 @@
 // those on top of the returned net.Conn, so the proxy only ever sees an opaque
 // tunnel.
 //
+// # Use with net/http and WebSockets
+//
+// For ws:// and wss:// targets, hand DialContext to an http.Transport
+// (DialContext: d.DialContext) and leave Transport.Proxy nil: the tunnel is
+// then opened here, with CONNECT rather than absolute-URI forwarding, which
+// WebSockets need, and TLS for wss:// runs end to end inside it.
+//
 // # Proxy URLs
 //
 // A proxy is given as a URL:
