@@ -163,7 +163,12 @@ func New(proxyURL *url.URL, opts *Options) (*Dialer, error) {
 // DialContext connects to addr ("host:port") on network "tcp", "tcp4" or
 // "tcp6", through the proxy if the Dialer has one. The whole dial, including
 // the proxy handshake, is bounded by ctx (and Options.HandshakeTimeout). The
-// returned connection has no deadline set.
+// returned connection has no deadline set and supports CloseWrite when the
+// underlying TCP connection does.
+//
+// Through socks5h:// and http:// proxies the proxy resolves addr and picks
+// the address family, so "tcp4" and "tcp6" only constrain direct dials and
+// the local resolution for socks5://.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if d == nil || !d.inited {
 		d = &Dialer{opts: (*Options)(nil).cloneWithDefaults(), inited: true}

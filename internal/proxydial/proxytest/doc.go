@@ -14,8 +14,11 @@
 // file lock, a dedicated system user (TestUser) without a home or login
 // shell, sets a random password with chpasswd, and keeps that password in a
 // root-only file in os.TempDir() so concurrent test processes agree on it.
-// Dante's PAM method was rejected because it would also need a service file
-// in /etc/pam.d and a password-database module that is not installed.
+// The alternatives Dante 1.4 offers were weighed and rejected: pam.username
+// needs a service file in /etc/pam.d as well, plus pam_userdb with a database
+// built by db_load (db-util is not installed) or a pam_exec helper, so it
+// changes more system state than one account; bsdauth exists only on BSD;
+// gssapi needs a Kerberos KDC.
 //
 // A missing danted fails the test through internal/testenv.RequireBinary;
 // nothing skips.
