@@ -205,9 +205,10 @@ func (m *Manager) onACMEEvent(ctx context.Context, event string, data map[string
 	return nil
 }
 
-// ObtainedNames returns the names that currently have an ACME certificate
-// in the cache, with each one's expiry; nil outside ACME mode. The gateway
-// can use it for readiness.
+// ObtainedNames returns, for each of Options.Domains that currently has an
+// ACME certificate in the cache, that certificate's expiry (on-demand names
+// are not listed); nil outside ACME mode. The gateway can use it for
+// readiness: a domain missing from the map has no certificate yet.
 func (m *Manager) ObtainedNames() map[string]time.Time {
 	if m.acme == nil {
 		return nil
