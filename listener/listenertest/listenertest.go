@@ -26,9 +26,11 @@ var (
 
 // Certificate returns a self-signed ECDSA P-256 certificate for localhost,
 // 127.0.0.1 and ::1, shared by all tests of the binary, and a pool that
-// trusts it.
+// trusts it. With a nil tb (in examples) it panics on failure.
 func Certificate(tb testing.TB) (tls.Certificate, *x509.CertPool) {
-	tb.Helper()
+	if tb != nil {
+		tb.Helper()
+	}
 	certOnce.Do(func() {
 		var key *ecdsa.PrivateKey
 		key, certErr = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -62,6 +64,9 @@ func Certificate(tb testing.TB) (tls.Certificate, *x509.CertPool) {
 		certPool.AddCert(leaf)
 	})
 	if certErr != nil {
+		if tb == nil {
+			panic("listenertest: certificate: " + certErr.Error())
+		}
 		tb.Fatalf("listenertest: certificate: %v", certErr)
 	}
 	return cert, certPool
