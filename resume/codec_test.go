@@ -158,21 +158,19 @@ func TestStreamFraming(t *testing.T) {
 		}
 	}
 	r := bytes.NewReader(wire)
-	var buf []byte
 	for _, m := range msgs {
-		got, err := readStreamMessage(r, buf)
+		got, err := readStreamMessage(r, mk)
 		if err != nil || !bytes.Equal(got, m) {
 			t.Fatalf("stream message: %d bytes, %v", len(got), err)
 		}
-		buf = got[:0]
 	}
 	for k := 1; k < 2+300; k++ {
 		w, _ := appendStreamMessage(nil, msgs[1])
-		if _, err := readStreamMessage(bytes.NewReader(w[:k]), nil); err == nil {
+		if _, err := readStreamMessage(bytes.NewReader(w[:k]), mk); err == nil {
 			t.Fatalf("truncated stream message of %d bytes accepted", k)
 		}
 	}
-	if _, err := readStreamMessage(bytes.NewReader([]byte{0, 0}), nil); err == nil {
+	if _, err := readStreamMessage(bytes.NewReader([]byte{0, 0}), mk); err == nil {
 		t.Fatal("zero length accepted")
 	}
 	if _, err := appendStreamMessage(nil, make([]byte, maxMessageLen+1)); err == nil {
@@ -215,3 +213,5 @@ func TestByteQueue(t *testing.T) {
 		t.Fatal("blocks held after reset")
 	}
 }
+
+func mk(n int) []byte { return make([]byte, n) }

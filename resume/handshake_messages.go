@@ -161,8 +161,9 @@ func parseRefuse(b []byte) (*CloseError, error) {
 }
 
 // readStreamMessage reads one length-prefixed message of the byte-stream
-// carrier into buf (grown as needed) and returns it.
-func readStreamMessage(r io.Reader, buf []byte) ([]byte, error) {
+// carrier into a buffer from alloc(n), called only once the length n is known
+// (so that a reader waiting for a message holds no buffer).
+func readStreamMessage(r io.Reader, alloc func(n int) []byte) ([]byte, error) {
 	var hdr [2]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -171,10 +172,7 @@ func readStreamMessage(r io.Reader, buf []byte) ([]byte, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("resume: stream message of length 0")
 	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
+	buf := alloc(n)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -1,7 +1,6 @@
 package resume
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -72,21 +71,21 @@ func (t *wsTransport) Close(code CloseCode, reason string) error {
 	return t.c.Close(websocket.StatusCode(code), truncReason(reason))
 }
 
-// streamTransport is the length-prefixed byte-stream carrier.
+// streamTransport is the length-prefixed byte-stream carrier. While it
+// waits for a message it holds no buffer: buffers come from msgPool for the
+// time a message is processed.
 type streamTransport struct {
 	c  net.Conn
-	br *bufio.Reader
-	rb []byte
+	rb *[]byte // the last message returned by ReadMessage
 
 	wmu sync.Mutex
-	wb  []byte
 
 	closeOnce sync.Once
 }
 
-func newStreamTransport(c net.Conn) *streamTransport {
-	return &streamTransport{c: c, br: bufio.NewReaderSize(c, 4096)}
-}
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 2+maxMessageLen); return &b }}
+
+func newStreamTransport(c net.Conn) *streamTransport { return &streamTransport{c: c} }
 
 // ctxDeadline makes a blocking call on c return when ctx ends.
 func ctxDeadline(ctx context.Context, set func(time.Time) error) (stop func() bool) {
@@ -97,8 +96,15 @@ func ctxDeadline(ctx context.Context, set func(time.Time) error) (stop func() bo
 }
 
 func (t *streamTransport) ReadMessage(ctx context.Context) ([]byte, error) {
+	if t.rb != nil {
+		msgPool.Put(t.rb)
+		t.rb = nil
+	}
 	stop := ctxDeadline(ctx, t.c.SetReadDeadline)
-	b, err := readStreamMessage(t.br, t.rb)
+	b, err := readStreamMessage(t.c, func(n int) []byte {
+		t.rb = msgPool.Get().(*[]byte)
+		return (*t.rb)[:n]
+	})
 	if !stop() {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -107,10 +113,6 @@ func (t *streamTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.rb = b[:0]
-	if cap(t.rb) > 2*blockSize+64 {
-		t.rb = nil // do not pin large buffers between messages
-	}
 	return b, nil
 }
 
@@ -118,13 +120,12 @@ func (t *streamTransport) WriteMessage(ctx context.Context, p []byte) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	stop := ctxDeadline(ctx, t.c.SetWriteDeadline)
-	var err error
-	t.wb, err = appendStreamMessage(t.wb[:0], p)
+	wb := msgPool.Get().(*[]byte)
+	defer msgPool.Put(wb)
+	out, err := appendStreamMessage((*wb)[:0], p)
 	if err == nil {
-		_, err = t.c.Write(t.wb)
-	}
-	if cap(t.wb) > 2*blockSize+64 {
-		t.wb = nil
+		*wb = out
+		_, err = t.c.Write(out)
 	}
 	if !stop() {
 		if cerr := ctx.Err(); cerr != nil {
