@@ -62,6 +62,11 @@ func newGateway(cfg *config, log *slog.Logger) (*gateway, error) {
 	}
 	g.cache = sniff.NewIPCache(cfg.IPCacheSize, cfg.IPCacheTTL)
 	g.l = listener.New(inner, &listener.Options{
+		// Only the kinds somebody accepts: a served kind nobody accepts
+		// would hold its connections until shutdown. The resume server adds
+		// sniff.KindStream here (and in the tlsmux options), the legacy
+		// server sniff.KindLegacy.
+		Kinds:          []sniff.Kind{sniff.KindTLS, sniff.KindHTTP},
 		Logger:         log,
 		Registerer:     g.reg,
 		SniffTimeout:   cfg.SniffTimeout,
@@ -74,6 +79,7 @@ func newGateway(cfg *config, log *slog.Logger) (*gateway, error) {
 	g.mux = tlsmux.New(g.l.For(sniff.KindTLS), g.tls, &tlsmux.Options{
 		Logger:           log,
 		Registerer:       g.reg,
+		Kinds:            []sniff.Kind{sniff.KindHTTP},
 		IPCache:          g.cache,
 		HandshakeTimeout: cfg.TLSHandshakeTimeout,
 		SniffTimeout:     cfg.SniffTimeout,
