@@ -182,11 +182,17 @@ func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoint, route string) (string, error) {
 	// A hard stop (Close, or the caller's context) closes both ends, which
 	// unblocks both loops.
+	hardDone := make(chan struct{})
 	hard := context.AfterFunc(ctx, func() {
-		se.closeWithError(CloseGoingAway, "gateway is shutting down")
+		defer close(hardDone)
 		up.close()
+		se.closeWithError(CloseGoingAway, "gateway is shutting down")
 	})
-	defer hard()
+	defer func() {
+		if !hard() { // it ran or runs: wait, so no goroutine outlives the bridge
+			<-hardDone
+		}
+	}()
 
 	in := b.m.bytes.WithLabelValues(route, "in")
 	out := b.m.bytes.WithLabelValues(route, "out")
@@ -303,6 +309,9 @@ func upstreamReason(err error) string {
 			return truncReason(fmt.Sprintf("upstream closed the connection (%d): %s", ce.Code, ce.Reason))
 		}
 		return fmt.Sprintf("upstream closed the connection (%d)", ce.Code)
+	}
+	if errors.Is(err, errInvalidText) {
+		return "upstream sent an invalid text message"
 	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		return "upstream message too big"

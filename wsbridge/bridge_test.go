@@ -404,3 +404,113 @@ func sumInts(v []int) int {
 	}
 	return s
 }
+
+func TestBridgeWSUpstreamInvalidText(t *testing.T) {
+	up := httptestWS(t, func(ctx context.Context, c *websocket.Conn) {
+		c.Write(ctx, websocket.MessageText, []byte{0xff, 0xfe})
+		c.Read(ctx)
+	})
+	b, _ := newBridger(t, []string{"/w=" + up}, nil)
+	gw := startWSGateway(t, b)
+	ctx := testCtx(t)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4011 || ce.Reason != "upstream sent an invalid text message" {
+		t.Fatalf("got %v, want 4011 for invalid UTF-8 text", err)
+	}
+}
+
+func TestBridgerCloseStopsEverything(t *testing.T) {
+	echo := startTCPEcho(t)
+	b, _ := newBridger(t, []string{"/e=tcp://" + echo, "/b=builtin:echo"}, nil)
+	var sessions []*routeSession
+	var dones []<-chan error
+	for i := 0; i < 6; i++ {
+		client, server := tcpPair(t)
+		route := "/e"
+		if i%2 == 1 {
+			route = "/b"
+		}
+		s := newRouteSession(server, route)
+		sessions = append(sessions, s)
+		dones = append(dones, runBridge(t, b, s))
+		client.SetDeadline(time.Now().Add(testTimeout))
+		client.Write([]byte("x"))
+		io.ReadFull(client, make([]byte, 1)) // the bridge is up
+	}
+	if b.Active() != 6 {
+		t.Fatalf("Active = %d, want 6", b.Active())
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range sessions {
+		if code, _ := s.closeStatus(t); code != wsbridge.CloseGoingAway {
+			t.Fatalf("session %d closed with %d, want 1001", i, code)
+		}
+		if err := waitErr(t, dones[i]); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Bridge returned %v after Close", err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestSetRoutes(t *testing.T) {
+	b, _ := newBridger(t, []string{"/a=builtin:echo"}, nil)
+	rt, err := wsbridge.ParseRoutes("/b=builtin:echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetRoutes(rt)
+	client, server := tcpPair(t)
+	done := runBridge(t, b, newRouteSession(server, "/b"))
+	streamRoundTrip(t, client, []byte("new table"))
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+	_, server = tcpPair(t)
+	old := newRouteSession(server, "/a")
+	if err := waitErr(t, runBridge(t, b, old)); err == nil {
+		t.Fatal("old route still served after SetRoutes")
+	}
+}
+
+func TestServeContextStopsAcceptingOnly(t *testing.T) {
+	echo := startTCPEcho(t)
+	b, _ := newBridger(t, []string{"/l=tcp://" + echo}, &wsbridge.Options{DefaultRoute: "/l"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- wsbridge.Serve(ctx, b, ln) }()
+	first, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(testTimeout))
+	first.Write([]byte("1"))
+	io.ReadFull(first, make([]byte, 1))
+	cancel()
+	// Serve sees the cancellation with its next Accept.
+	second, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := waitErr(t, served); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve = %v", err)
+	}
+	// The running bridge survives the cancelled accept loop.
+	streamRoundTrip(t, first, []byte("still bridged"))
+}

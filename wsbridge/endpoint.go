@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -129,6 +130,9 @@ func (e *wsEnd) read(ctx context.Context, buf *[]byte) (MessageType, []byte, err
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
+			if typ == websocket.MessageText && !utf8.Valid(b) {
+				return 0, nil, errInvalidText
+			}
 			return MessageType(typ), b, nil
 		}
 		if err != nil {
@@ -159,6 +163,10 @@ type echoMsg struct {
 	typ MessageType
 	p   []byte
 }
+
+// errInvalidText is a text message from a WebSocket upstream that is not
+// UTF-8, which the protocol cannot carry as text.
+var errInvalidText = errors.New("wsbridge: upstream sent a text message that is not valid UTF-8")
 
 var errEchoClosed = errors.New("wsbridge: echo upstream closed")
 

@@ -174,16 +174,13 @@ func (h *Handler) track() bool {
 }
 
 // Shutdown refuses new upgrades (503) and waits for the running transports
-// to end (the resume server's Shutdown ends them). When ctx ends first, it
-// ends the remaining transports, waits for them and returns ctx's error.
-// Like http.Server.Shutdown, which does not wait for hijacked connections,
-// call it after the server has stopped or alongside resume.Server.Shutdown.
+// to end (resume.Server.Shutdown or Close ends them). When ctx ends first, it
+// ends the remaining transports, waits for them (at most 15 s) and returns
+// ctx's error. http.Server.Shutdown does not wait for hijacked connections,
+// which is why the Handler has its own.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	h.stopUpgrades()
+	done := h.transportsDone()
 	select {
 	case <-done:
 		h.cancel()
@@ -191,23 +188,42 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	h.cancel()
-	t := time.NewTimer(closeWait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if err := waitBounded(done); err != nil {
+		return err
 	}
 	return fmt.Errorf("wsbridge: handler shutdown: %w", ctx.Err())
 }
 
-// Close ends every running transport at once and waits for them; new
-// upgrades get 503. It is idempotent.
+// Close ends every running transport at once and waits for them (at most
+// 15 s); new upgrades get 503. It is idempotent.
 func (h *Handler) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := h.Shutdown(ctx)
-	if errors.Is(err, context.Canceled) {
+	h.stopUpgrades()
+	h.cancel()
+	return waitBounded(h.transportsDone())
+}
+
+func (h *Handler) stopUpgrades() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+}
+
+// transportsDone returns a channel closed once no transport runs. Call it
+// only after stopUpgrades, so that the count can only fall.
+func (h *Handler) transportsDone() <-chan struct{} {
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	return done
+}
+
+// waitBounded waits for done for at most closeWait.
+func waitBounded(done <-chan struct{}) error {
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
 		return nil
+	case <-t.C:
+		return errors.New("wsbridge: still running 15s after close")
 	}
-	return err
 }

@@ -426,4 +426,3 @@ func TestHeavySlowPeersBoundedMemory(t *testing.T) {
 		}
 	})
 }
-

@@ -15,7 +15,8 @@ type Acceptor[S net.Conn] interface {
 
 // Serve accepts sessions from acc and bridges each one, in a goroutine owned
 // by b, to the upstream of its route, until Accept fails permanently, ctx
-// ends, or b is drained or closed. It returns ErrBridgerClosed after Drain or
+// ends, or b is drained or closed. Cancelling ctx stops accepting but not the
+// bridges already running; Drain or Close ends those. It returns ErrBridgerClosed after Drain or
 // Close, ctx.Err() when ctx ended and otherwise Accept's error (net.ErrClosed
 // when the acceptor was closed). Temporary Accept errors are retried with a
 // backoff of 5 ms doubling to 1 s.
@@ -28,11 +29,16 @@ type Acceptor[S net.Conn] interface {
 // message boundaries and close codes); any other net.Conn is bridged as a
 // byte stream on Options.DefaultRoute.
 func Serve[S net.Conn](ctx context.Context, b *Bridger, acc Acceptor[S]) error {
+	// Bridges outlive a cancelled ctx: only Drain and Close end them, so
+	// that a signal context can stop the accept loop without cutting
+	// sessions.
+	bctx := context.WithoutCancel(ctx)
 	var backoff time.Duration
 	for {
 		c, err := acc.Accept()
 		if err != nil {
-			if ne, ok := err.(interface{ Temporary() bool }); ok && ne.Temporary() && !errors.Is(err, net.ErrClosed) {
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
 				backoff = nextBackoff(backoff)
 				t := time.NewTimer(backoff)
 				select {
@@ -60,7 +66,7 @@ func Serve[S net.Conn](ctx context.Context, b *Bridger, acc Acceptor[S]) error {
 		}
 		go func() {
 			defer b.wg.Done()
-			b.bridgeTracked(ctx, s)
+			b.bridgeTracked(bctx, s)
 		}()
 	}
 }
@@ -116,15 +122,11 @@ func (b *Bridger) Close() error {
 	b.cancel()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
-	t := time.NewTimer(closeWait)
-	defer t.Stop()
-	select {
-	case <-done:
-		b.finish()
-		return nil
-	case <-t.C:
-		return errors.New("wsbridge: close: bridges still running after 15s")
+	if err := waitBounded(done); err != nil {
+		return err
 	}
+	b.finish()
+	return nil
 }
 
 // finish releases what outlives bridges once all have ended.

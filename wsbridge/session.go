@@ -66,7 +66,8 @@ type ErrorCloser interface {
 }
 
 // InfoSession is implemented by sessions that know their route and client.
-// For other sessions the bridge uses RemoteAddr and Options.DefaultRoute.
+// For other sessions, and sessions whose Info has no route (byte-stream
+// resume transports), the bridge uses RemoteAddr and Options.DefaultRoute.
 type InfoSession interface {
 	Info() Info
 }
@@ -74,7 +75,11 @@ type InfoSession interface {
 // sessionInfo returns the info of s.
 func sessionInfo(s Session, defaultRoute string) Info {
 	if is, ok := s.(InfoSession); ok {
-		return is.Info()
+		inf := is.Info()
+		if inf.Route == "" {
+			inf.Route = defaultRoute
+		}
+		return inf
 	}
 	inf := Info{Route: defaultRoute}
 	if a := s.RemoteAddr(); a != nil {
