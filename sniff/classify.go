@@ -102,6 +102,9 @@ func matchCandidates(prefix []byte) (Kind, error) {
 	partial := false
 	for i := range candidates {
 		c := &candidates[i]
+		if c.text[0] != prefix[0] { // cheap first filter: most entries differ here
+			continue
+		}
 		n := min(len(prefix), len(c.text))
 		if string(prefix[:n]) != c.text[:n] {
 			continue
