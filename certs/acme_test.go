@@ -268,3 +268,32 @@ func TestACMEPebbleOnDemand(t *testing.T) {
 		t.Errorf("ask URL consulted for %q", asked)
 	}
 }
+
+// TestACMEPebbleFailureIsCounted points Pebble's validation at a port
+// where nobody listens: the order fails, the failure is logged and
+// counted, and no certificate is served.
+func TestACMEPebbleFailureIsCounted(t *testing.T) {
+	p := listenOnePort(t)
+	peb := startPebble(t, freePort(t), 0)
+	log, logs := newTestLogger(t)
+	reg := prometheus.NewRegistry()
+	mgr, err := certs.New(context.Background(), &certs.Options{
+		Mode: certs.ModeACME, DataDir: t.TempDir(), Domains: []string{"fail.dualgate.example.com"},
+		CA: peb.dirURL, CARootsPEM: peb.apiRootPEM, DisableTLSALPN01: true,
+		Port: p.port(), ListenHost: "127.0.0.1", Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close() })
+	p.serve(mgr.TLSConfig(), mgr.HTTPChallengeHandler, log)
+	waitFor(t, "the failed obtain to be counted", func() bool {
+		return metricValue(t, reg, "dualgate_certs_obtain_total", "mode", "acme", "result", "error") >= 1
+	})
+	if len(mgr.ObtainedNames()) != 0 {
+		t.Errorf("ObtainedNames after a failure: %v", mgr.ObtainedNames())
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") {
+		t.Error("the failure was not logged at error level")
+	}
+}
