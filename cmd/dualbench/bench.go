@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -83,7 +84,7 @@ func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *
 	}
 	caFile := cfg.caFile
 	if caFile == "" && b.gw != nil {
-		caFile = filepath.Join(b.gw.dataDir, "dev", "ca.pem")
+		caFile = findDevCA(b.gw.dataDir)
 	}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
@@ -228,4 +229,25 @@ func (b *bench) routePath(up upstreamKind) string {
 // connections (and so no goroutines) between requests.
 func noKeepAliveClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+}
+
+// findDevCA returns the development CA the gateway created in its data
+// directory (a file ca.pem, preferably in a directory named dev), or "".
+func findDevCA(dataDir string) string {
+	var found []string
+	filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck // best effort
+		if err == nil && !d.IsDir() && d.Name() == "ca.pem" {
+			found = append(found, path)
+		}
+		return nil
+	})
+	for _, f := range found {
+		if filepath.Base(filepath.Dir(f)) == "dev" {
+			return f
+		}
+	}
+	if len(found) > 0 {
+		return found[0]
+	}
+	return ""
 }

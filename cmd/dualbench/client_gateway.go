@@ -44,6 +44,9 @@ func (b *bench) dialOptions(transport string, h *clientHooks) *resume.DialOption
 
 // dialGateway opens one resumable session to the route of up.
 func (b *bench) dialGateway(ctx context.Context, transport string, up upstreamKind, h *clientHooks) (*resume.Conn, error) {
+	if transport == "wss" && b.roots == nil {
+		return nil, fmt.Errorf("dualbench: no CA for the gateway's wss certificate: none found in its data directory; use -ca FILE")
+	}
 	host := b.gwAddr
 	if h != nil && h.addr != "" {
 		host = h.addr
