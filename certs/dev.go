@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
@@ -62,7 +63,7 @@ func (m *Manager) startDev() error {
 // loadOrCreateDevCA loads the CA from dir, or creates it when neither of
 // its files exists. Half a CA is an error: silently replacing a CA that
 // users may have trusted would break them.
-func loadOrCreateDevCA(dir string, log interface{ Info(string, ...any) }) (*devCA, error) {
+func loadOrCreateDevCA(dir string, log *slog.Logger) (*devCA, error) {
 	d := &devCA{dir: dir}
 	certPath, keyPath := filepath.Join(dir, devCAFile), filepath.Join(dir, devCAKeyFile)
 	certPEM, errC := os.ReadFile(certPath)
@@ -85,6 +86,10 @@ func loadOrCreateDevCA(dir string, log interface{ Info(string, ...any) }) (*devC
 		key, err := parseECKeyPEM(keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("certs: dev CA %s: %w", keyPath, err)
+		}
+		if st, err := os.Stat(keyPath); err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Warn("dev CA key is readable by other users; anyone who can read it can impersonate any site to machines trusting this CA",
+				"key_file", keyPath, "mode", st.Mode().Perm().String())
 		}
 		if !key.PublicKey.Equal(cert.PublicKey) {
 			return nil, fmt.Errorf("certs: dev CA key %s does not belong to %s", keyPath, certPath)

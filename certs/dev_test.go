@@ -210,3 +210,37 @@ func TestOffModeRefusesTLS(t *testing.T) {
 		t.Errorf("banner: %q", m.Info().Banner())
 	}
 }
+
+// TestDevLeafRenewedWhileRunning gives the dev leaf a 3-second lifetime:
+// the poller re-issues it (same key, same SPKI hash) before it expires,
+// and new handshakes get the new leaf.
+func TestDevLeafRenewedWhileRunning(t *testing.T) {
+	log, _ := newTestLogger(t)
+	reg := prometheus.NewRegistry()
+	m, err := certs.New(context.Background(), &certs.Options{
+		DataDir: t.TempDir(), DevLeafValidity: 3 * time.Second, PollInterval: 50 * time.Millisecond,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	get := m.TLSConfig().GetCertificate
+	first, err := get(&tls.ClientHelloInfo{ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dev leaf to be re-issued", func() bool {
+		return metricValue(t, reg, "dualgate_certs_renew_total", "mode", "dev", "result", "ok") >= 1
+	})
+	second, err := get(&tls.ClientHelloInfo{ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Leaf.Equal(first.Leaf) || !second.Leaf.NotAfter.After(first.Leaf.NotAfter) {
+		t.Fatalf("leaf not replaced: %v → %v", first.Leaf.NotAfter, second.Leaf.NotAfter)
+	}
+	if certs.SPKIHash(second.Leaf) != certs.SPKIHash(first.Leaf) || m.Info().SPKIHash != certs.SPKIHash(second.Leaf) {
+		t.Error("the SPKI hash changed with the re-issue")
+	}
+}
