@@ -177,12 +177,12 @@ func TestChaosHeavy(t *testing.T) {
 func TestHalfOpenTakeover(t *testing.T) {
 	for _, kind := range []string{"tcp", "ws"} {
 		t.Run(kind, func(t *testing.T) {
-			const resend = 4 << 20
+			const resend = DefaultResendBuffer
 			e := newEnv(t, kind, ServerOptions{Encrypt: true, ResendBuffer: resend},
 				&legacytest.Options{SocketBuffer: 32 << 10})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			c, err := DialWith(ctx, e.dial, &DialOptions{Encrypt: true, RetryInterval: 5 * time.Millisecond, ReadIdleTimeout: 300 * time.Millisecond})
+			c, err := DialWith(ctx, e.dial, &DialOptions{Encrypt: true, RetryInterval: 5 * time.Millisecond, ReadIdleTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +192,7 @@ func TestHalfOpenTakeover(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := sess.(*Conn)
-			total := 16 << 20
+			total := 4 << 20
 			werr := make(chan error, 1)
 			go func() {
 				src := stream(99)
@@ -210,7 +210,7 @@ func TestHalfOpenTakeover(t *testing.T) {
 			// server's writer is stuck and half the resend buffer is queued.
 			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			want := stream(99)
-			got := mustRead(t, c, 1<<20)
+			got := mustRead(t, c, 256<<10)
 			exp := make([]byte, len(got))
 			_, _ = want.Read(exp)
 			if !bytes.Equal(got, exp) {
@@ -224,16 +224,21 @@ func TestHalfOpenTakeover(t *testing.T) {
 			}
 			// Drain what was in flight so the client's idle timer can fire
 			// only once the link is truly silent.
+			var stuck *transport
 			waitFor(t, func() bool {
 				s.mu.Lock()
 				defer s.mu.Unlock()
+				stuck = s.cur
 				return s.writeCount-s.sentMark >= resend/2
 			}, "server writer stuck on the silent socket")
-			s.mu.Lock()
-			stuck := s.cur
-			s.mu.Unlock()
 			if stuck == nil {
 				t.Fatal("server already detached")
+			}
+			c.mu.Lock()
+			early := c.cur != old
+			c.mu.Unlock()
+			if early {
+				t.Fatal("client reconnected before the server got stuck")
 			}
 			rest := make([]byte, total-len(got))
 			if _, err := io.ReadFull(c, rest); err != nil {

@@ -9,7 +9,7 @@ import (
 
 func TestNewRequestRoundTripAndTruncation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 10000 {
+	for range 3000 {
 		pub := rng.Uint64()
 		b := appendNewRequest(nil, pub)
 		got, err := parseNewRequest(b)
@@ -43,7 +43,7 @@ func TestNewRequestRoundTripAndTruncation(t *testing.T) {
 
 func TestReconnectRequestRoundTripAndTruncation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 10000 {
+	for range 2000 {
 		r := reconnectRequest{id: rng.Uint64(), writeCount: rng.Uint64(), readCount: rng.Uint64()}
 		r.sign(keyFromSecret(rng.Uint64()))
 		b := r.marshal()
