@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,8 @@ type bench struct {
 	srcNext atomic.Uint64
 
 	httpc *http.Client // plain HTTP to the gateway (metrics)
+
+	liftedFlags []string // limits dualbench raised on the started gateway
 }
 
 // newBench prepares everything a scenario needs except the baselines.
@@ -74,6 +77,14 @@ func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *
 		args := []string{
 			"-route", cfg.routeSink + "=tcp://" + b.sink.addr(),
 			"-route", cfg.routeEcho + "=tcp://" + b.echo.addr(),
+		}
+		if cfg.scenario == "idle" {
+			lift := liftLimits(gatewayFlagNames(ctx, bin), cfg.gatewayFlags, cfg.sessions)
+			if len(lift) > 0 {
+				fmt.Fprintf(log, "dualbench: raising gateway limits for %d sessions: %s\n", cfg.sessions, strings.Join(lift, " "))
+				b.liftedFlags = lift
+			}
+			args = append(args, lift...)
 		}
 		args = append(args, cfg.gatewayFlags...)
 		if b.gw, err = startGateway(ctx, bin, b.tmp, args); err != nil {

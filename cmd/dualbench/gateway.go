@@ -225,3 +225,54 @@ func (g *gatewayProc) logTail(n int64) string {
 	b, _ := io.ReadAll(f)
 	return string(b)
 }
+
+// gatewayFlagNames returns the flags bin lists in its -h output, so that
+// dualbench can lift limits a scenario would otherwise hit, on gateway
+// versions that have them.
+func gatewayFlagNames(ctx context.Context, bin string) map[string]bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput() // -h exits non-zero in many programs
+	return parseFlagNames(string(out))
+}
+
+// parseFlagNames extracts "-name" at the start of indented usage lines.
+func parseFlagNames(usage string) map[string]bool {
+	names := map[string]bool{}
+	for line := range strings.Lines(usage) {
+		f := strings.Fields(line)
+		if len(f) == 0 || len(line) == len(strings.TrimLeft(line, " \t")) || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		name := strings.TrimLeft(f[0], "-")
+		if i := strings.IndexByte(name, '='); i >= 0 {
+			name = name[:i]
+		}
+		if name != "" {
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// liftLimits returns gateway flags that raise the connection and session
+// limits the gateway supports above what a scenario with n sessions
+// needs, skipping flags the user already set with -gateway-flag.
+func liftLimits(supported map[string]bool, user []string, n int) []string {
+	given := func(name string) bool {
+		for _, u := range user {
+			u = strings.TrimLeft(u, "-")
+			if u == name || strings.HasPrefix(u, name+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, name := range []string{"max-conns", "max-sessions"} {
+		if supported[name] && !given(name) {
+			out = append(out, fmt.Sprintf("-%s=%d", name, 2*n+10000))
+		}
+	}
+	return out
+}

@@ -155,6 +155,7 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 		rep.Elapsed = round3(time.Since(rep.started).Seconds())
 	}()
 	rep.Gateway = gwInfo{Addr: b.gwAddr, PID: b.gwPID}
+	rep.Config.Flags = append(append([]string(nil), b.liftedFlags...), cfg.gatewayFlags...)
 	if b.gw != nil {
 		rep.Gateway.Start = cfg.gateway
 	}

@@ -160,3 +160,24 @@ func FuzzParseSizes(f *testing.F) {
 		}
 	})
 }
+
+func TestGatewayFlagNamesAndLimits(t *testing.T) {
+	usage := "Usage: gateway [flags]\n\nListening:\n  -listen ADDR\n      ADDR of the port\n  -max-conns int\n      most open connections\n" +
+		"\t-max-sessions=100\n  -route /path=upstream\nnot-a-flag -x\n"
+	names := parseFlagNames(usage)
+	for _, n := range []string{"listen", "max-conns", "max-sessions", "route"} {
+		if !names[n] {
+			t.Errorf("flag %s not found in %v", n, names)
+		}
+	}
+	if names["x"] || names["ADDR"] {
+		t.Errorf("found a flag that is not one: %v", names)
+	}
+	got := liftLimits(names, []string{"-max-sessions=5"}, 20000)
+	if !slices.Equal(got, []string{"-max-conns=50000"}) {
+		t.Fatalf("liftLimits = %v", got)
+	}
+	if got := liftLimits(map[string]bool{}, nil, 10); len(got) != 0 {
+		t.Fatalf("liftLimits without support = %v", got)
+	}
+}
