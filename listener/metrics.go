@@ -2,6 +2,7 @@ package listener
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -64,14 +65,15 @@ func newMetrics(l *Listener) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.conns = register(reg, m.conns)
-	m.outcomes = register(reg, m.outcomes)
-	m.rejections = register(reg, m.rejections)
-	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	log := l.opts.Logger
+	m.conns = register(reg, log, m.conns)
+	m.outcomes = register(reg, log, m.outcomes)
+	m.rejections = register(reg, log, m.rejections)
+	register(reg, log, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dualgate_listener_open_connections", ConstLabels: cl,
 		Help: "Open connections counted against the global limit.",
 	}, func() float64 { return float64(l.open.Load()) }))
-	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	register(reg, log, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dualgate_listener_sniffing", ConstLabels: cl,
 		Help: "Connections being classified.",
 	}, func() float64 { return float64(l.Sniffing()) }))
@@ -80,7 +82,8 @@ func newMetrics(l *Listener) *metrics {
 
 // register registers c, or reuses the collector already registered under
 // the same descriptor (two listeners of one layer share their counters).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// Any other registration error is logged: metrics never stop the listener.
+func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
@@ -88,6 +91,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 				return existing
 			}
 		}
+		log.Error("listener: registering metrics", "err", err)
 	}
 	return c
 }

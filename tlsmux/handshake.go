@@ -49,7 +49,7 @@ func newHandshaker(inner net.Listener, cfg *tls.Config, opts *Options) *handshak
 		stopped: make(chan struct{}),
 	}
 	h.inFlight.m = make(map[net.Conn]struct{})
-	h.m = newMetrics(opts.Registerer, func() float64 { return float64(h.handshaking()) })
+	h.m = newMetrics(opts.Registerer, opts.Logger, func() float64 { return float64(h.handshaking()) })
 	h.wg.Add(1)
 	go h.acceptLoop()
 	return h

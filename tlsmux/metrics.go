@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -27,7 +28,7 @@ type metrics struct {
 	failures   *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, inFlight func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, log *slog.Logger, inFlight func() float64) *metrics {
 	m := &metrics{
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dualgate_tls_handshakes_total",
@@ -42,9 +43,9 @@ func newMetrics(reg prometheus.Registerer, inFlight func() float64) *metrics {
 		m.failures.WithLabelValues(r)
 	}
 	if reg != nil {
-		m.handshakes = register(reg, m.handshakes)
-		m.failures = register(reg, m.failures)
-		register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		m.handshakes = register(reg, log, m.handshakes)
+		m.failures = register(reg, log, m.failures)
+		register(reg, log, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dualgate_tls_handshaking",
 			Help: "TLS handshakes in progress.",
 		}, inFlight))
@@ -53,8 +54,8 @@ func newMetrics(reg prometheus.Registerer, inFlight func() float64) *metrics {
 }
 
 // register registers c, or reuses the collector already registered under
-// the same descriptor.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// the same descriptor; any other error is logged.
+func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
@@ -62,6 +63,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 				return existing
 			}
 		}
+		log.Error("tlsmux: registering metrics", "err", err)
 	}
 	return c
 }

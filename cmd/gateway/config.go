@@ -38,6 +38,7 @@ type config struct {
 
 	TLSHandshakeTimeout time.Duration
 	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
 	ShutdownTimeout     time.Duration
 
 	LogFormat string
@@ -53,7 +54,7 @@ type flagGroup struct {
 var flagGroups = []flagGroup{
 	{"Listening", []string{"listen", "data-dir"}},
 	{"Sniffing and limits", []string{"sniff-timeout", "ip-cache-ttl", "ip-cache-size", "max-conns", "max-conns-per-ip", "max-sniffing", "trusted-proxies"}},
-	{"TLS and HTTP", []string{"tls-handshake-timeout", "read-header-timeout", "shutdown-timeout"}},
+	{"TLS and HTTP", []string{"tls-handshake-timeout", "read-header-timeout", "idle-timeout", "shutdown-timeout"}},
 	{"Logging", []string{"log-format", "log-level"}},
 }
 
@@ -88,6 +89,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 
 	fs.DurationVar(&c.TLSHandshakeTimeout, "tls-handshake-timeout", tlsmux.DefaultHandshakeTimeout, "deadline of each TLS handshake")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "deadline for reading an HTTP request's headers")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGINT/SIGTERM waits for connections to finish")
 
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
@@ -150,7 +152,7 @@ func (c *config) validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"sniff-timeout": c.SniffTimeout, "ip-cache-ttl": c.IPCacheTTL, "tls-handshake-timeout": c.TLSHandshakeTimeout,
-		"read-header-timeout": c.ReadHeaderTimeout, "shutdown-timeout": c.ShutdownTimeout,
+		"read-header-timeout": c.ReadHeaderTimeout, "idle-timeout": c.IdleTimeout, "shutdown-timeout": c.ShutdownTimeout,
 	} {
 		if d <= 0 {
 			bad(name, "must be positive, got %v", d)

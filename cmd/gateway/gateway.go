@@ -88,6 +88,7 @@ func newGateway(cfg *config, log *slog.Logger) (*gateway, error) {
 		Handler:           tlsmux.Handler(g.routes()),
 		ConnContext:       tlsmux.ConnContext,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return g.base },
 	}
