@@ -126,9 +126,14 @@ func (s *session) kickLocked() {
 	go l.routineFlush()
 }
 
-var ptPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, frameBurst*(blockSize+dataHeaderLen+closeHeaderLen+maxReasonLen))
-	return &b
+// flushBufs are the plaintext and ciphertext buffers of a flusher run.
+type flushBufs struct{ pt, ct []byte }
+
+var flushPool = sync.Pool{New: func() any {
+	return &flushBufs{
+		pt: make([]byte, 0, frameBurst*(blockSize+dataHeaderLen)+4*(closeHeaderLen+maxReasonLen)),
+		ct: make([]byte, 0, blockSize+dataHeaderLen+tagLen+64),
+	}
 }}
 
 // routineFlush seals and writes frames until the link has nothing to send.
@@ -136,13 +141,13 @@ var ptPool = sync.Pool{New: func() any {
 func (l *link) routineFlush() {
 	defer l.wg.Done()
 	s := l.s
-	bp := ptPool.Get().(*[]byte)
-	defer ptPool.Put(bp)
+	bufs := flushPool.Get().(*flushBufs)
+	defer flushPool.Put(bufs)
 	var ends [frameBurst + 8]int
-	ct := make([]byte, 0, blockSize+dataHeaderLen+tagLen+64)
 	for {
 		s.mu.Lock()
-		buf, n, sentClose, final := s.collectLocked(l, (*bp)[:0], ends[:0])
+		buf, n, sentClose, final := s.collectLocked(l, bufs.pt[:0], ends[:0])
+		bufs.pt = buf[:0]
 		if n == 0 {
 			l.flushing = false
 			s.mu.Unlock()
@@ -158,9 +163,9 @@ func (l *link) routineFlush() {
 				dataBytes += len(pt) - dataHeaderLen
 			}
 			var err error
-			ct, err = sealFrame(l.send, ct[:0], pt)
+			bufs.ct, err = sealFrame(l.send, bufs.ct[:0], pt)
 			if err == nil {
-				err = l.t.WriteMessage(l.ctx, ct)
+				err = l.t.WriteMessage(l.ctx, bufs.ct)
 			}
 			if err != nil {
 				s.mu.Lock()

@@ -40,10 +40,19 @@ func WebSocketTransport(c *websocket.Conn) Transport {
 	return &wsTransport{c: c}
 }
 
-type wsTransport struct{ c *websocket.Conn }
+type wsTransport struct {
+	c  *websocket.Conn
+	rb *[]byte // the last message returned by ReadMessage
+}
 
+// ReadMessage reads one binary message into a pooled buffer, which goes
+// back to the pool on the next call: a waiting reader holds none.
 func (t *wsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
-	typ, b, err := t.c.Read(ctx)
+	if t.rb != nil {
+		msgPool.Put(t.rb)
+		t.rb = nil
+	}
+	typ, r, err := t.c.Reader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +60,26 @@ func (t *wsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 		t.c.Close(websocket.StatusUnsupportedData, "text message") //nolint:errcheck // best effort
 		return nil, protoErr("text WebSocket message")
 	}
-	if len(b) == 0 {
+	t.rb = msgPool.Get().(*[]byte)
+	b := (*t.rb)[:cap(*t.rb)]
+	n := 0
+	for {
+		m, err := r.Read(b[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == len(b) { // cannot happen with the read limit; never loop forever
+			return nil, &CloseError{Code: CloseTooBig, Reason: "message too big"}
+		}
+	}
+	if n == 0 {
 		return nil, protoErr("empty WebSocket message")
 	}
-	return b, nil
+	return b[:n], nil
 }
 
 func (t *wsTransport) WriteMessage(ctx context.Context, p []byte) error {
