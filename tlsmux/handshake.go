@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/dualgate/dualgate/listener"
+	"github.com/dualgate/dualgate/sniff"
 )
 
 // handshaker is a net.Listener whose Accept returns *tls.Conn values that
@@ -184,6 +186,7 @@ func (h *handshaker) handshake(raw net.Conn) {
 	h.track(raw, false)
 	<-h.sem
 	if err != nil {
+		answerPlainHTTP(err)
 		_ = raw.Close()
 		reason := failureReason(err)
 		h.m.failures.WithLabelValues(reason).Inc()
@@ -207,3 +210,21 @@ func (h *handshaker) handshake(raw net.Conn) {
 		_ = tc.Close()
 	}
 }
+
+// answerPlainHTTP answers a plain HTTP request that reached the TLS server
+// (a slow ws:// client sent to TLS by the ambiguous fallback) the way
+// net/http does, so that its user sees why instead of a reset.
+func answerPlainHTTP(err error) {
+	var rhe tls.RecordHeaderError
+	if !errors.As(err, &rhe) || rhe.Conn == nil {
+		return
+	}
+	if k, cerr := sniff.Classify(rhe.RecordHeader[:]); cerr != nil || k != sniff.KindHTTP {
+		return
+	}
+	_ = rhe.Conn.SetWriteDeadline(time.Now().Add(plainAnswerTimeout))
+	_, _ = io.WriteString(rhe.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+}
+
+// plainAnswerTimeout bounds writing the answer of answerPlainHTTP.
+const plainAnswerTimeout = time.Second

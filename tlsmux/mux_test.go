@@ -169,6 +169,32 @@ func TestAmbiguousAfterRecentHandshake(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPSentToTLSIsAnswered covers a slow plain client from an IP
+// with a recent TLS handshake: the ambiguous fallback sends it to TLS, and
+// it gets net/http's "HTTP request to an HTTPS server" answer, not a reset.
+func TestPlainHTTPSentToTLSIsAnswered(t *testing.T) {
+	s := newStack(t, stackOptions{sniffTimeout: 100 * time.Millisecond})
+	s.cache.Add(netip.MustParseAddr("127.0.0.4"))
+	d := net.Dialer{Timeout: testWait, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
+	c, err := d.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "ambiguous via cache", func() bool {
+		return s.counter(t, "dualgate_listener_sniff_outcomes_total", "outcome", listener.OutcomeAmbiguousViaCache) == 1
+	})
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(testWait))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "HTTP/1.0 400 ") || !strings.Contains(string(b), "HTTPS server") {
+		t.Fatalf("answer %q", b)
+	}
+	if v := s.counter(t, "dualgate_tls_handshake_failures_total", "reason", tlsmux.FailureNotTLS); v != 1 {
+		t.Fatalf("not-tls failures = %v", v)
+	}
+}
+
 func TestStreamAndLegacyInsideTLS(t *testing.T) {
 	s := newStack(t, stackOptions{kinds: []sniff.Kind{sniff.KindHTTP, sniff.KindStream, sniff.KindLegacy}})
 	for _, tt := range []struct {
