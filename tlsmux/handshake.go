@@ -186,11 +186,11 @@ func (h *handshaker) handshake(raw net.Conn) {
 	h.track(raw, false)
 	<-h.sem
 	if err != nil {
+		reason := failureReason(err)
+		h.m.failures.WithLabelValues(reason).Inc() // before Close: whoever sees the close sees the count
+		h.opts.Logger.Debug("tlsmux: handshake failed", "reason", reason, "client", client, "err", err)
 		answerPlainHTTP(err)
 		_ = raw.Close()
-		reason := failureReason(err)
-		h.m.failures.WithLabelValues(reason).Inc()
-		h.opts.Logger.Debug("tlsmux: handshake failed", "reason", reason, "client", client, "err", err)
 		return
 	}
 	st := tc.ConnectionState()
