@@ -224,4 +224,3 @@ func (s *Server) reconnect(conn net.Conn, info Info) (*Conn, *transport, error) 
 		"resend", resp.writeCount-req.readCount, "expect", req.writeCount-resp.readCount)
 	return c, t, nil
 }
-
