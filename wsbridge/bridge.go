@@ -118,7 +118,7 @@ func (b *Bridger) Bridge(ctx context.Context, s Session) error {
 
 func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 	se := newSessionEnd(s)
-	inf := sessionInfo(s, b.o.DefaultRoute)
+	inf := sessionInfo(s, &b.o)
 	route, ok := b.routes.Load().Lookup(inf.Route)
 	if !ok {
 		err := &DialError{Route: inf.Route, Reason: "no_route", Err: errors.New("no such route")}

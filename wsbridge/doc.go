@@ -47,6 +47,37 @@
 // Options.MaxMessageSize towards WebSocket upstreams and the session's
 // maximum message size from the client).
 //
+// # Sessions of other kinds
+//
+// Serve accepts from any Acceptor (resume.Server, legacy.Server, even a
+// net.Listener). A *resume.Conn is adapted automatically; any other net.Conn
+// is bridged as a byte stream, on the route that Options.SessionInfo reports
+// for it (the gateway passes a converted legacy.SessionInfo) or else
+// Options.DefaultRoute. Handler's upgraded connections go through one
+// function (Handler.serve), the seam for serving a route in another mode such
+// as legacy over WebSocket.
+//
+// # Shutdown
+//
+// Handler.Shutdown stops upgrades; Bridger.Drain tells clients 1001 and
+// closes upstreams cleanly; resume.Server.Shutdown (or Close) ends what is
+// left and makes Serve return; then the HTTP servers. Close is the hard form
+// of each.
+//
+// # Measurements
+//
+// On the 2-core development VM (Go 1.26, loopback, shared with other builds):
+//
+//	go test -run '^$' -bench . ./wsbridge
+//	  BenchmarkBridgeTCP       ~150 MB/s (32 KiB writes, 4 loopback hops), 0 allocs/op
+//	  BenchmarkBridgeMessages  ~400 MB/s (4 KiB messages), 1 alloc/op (the echo's copy)
+//	go test -run Heavy -v ./wsbridge
+//	  1,000 concurrent sessions (ws and wss, tcp/unix/ws/echo upstreams) bridged at once
+//	  64 MiB (ws) and 32 MiB (wss) echoed byte for byte across ~30-50 transport kills
+//	  50 sessions stalled by a non-reading upstream: heap growth ~33 MiB in all
+//	  (~680 KiB per session, client and gateway in one process), bounded by
+//	  the resume windows, not by the 400 MiB the clients tried to send
+//
 // # Metrics
 //
 // With Options.Registerer: dualgate_wsbridge_bytes_total{route,direction},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -161,6 +162,20 @@ func TestHandlerRejects(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown path: %d, want 404", resp.StatusCode)
 	}
+
+	// NotFound option: other paths go to the next handler.
+	h, err := wsbridge.NewHandler(g.srv, wsbridge.DefaultRoutes(), &wsbridge.HandlerOptions{
+		NotFound: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "demo page") }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Body.String() != "demo page" {
+		t.Fatalf("NotFound handler not used: %q", rec.Body.String())
+	}
+	h.Close()
 
 	// A cross-origin browser page is refused; same origin is accepted.
 	hdr := http.Header{"Origin": {"https://evil.example"}}

@@ -34,6 +34,9 @@ type HandlerOptions struct {
 	// ReadLimit is the WebSocket read limit per message. Default and
 	// minimum: MaxProtocolMessage (65,535).
 	ReadLimit int64
+	// NotFound serves requests for paths without a route (the demo page,
+	// /healthz, …). Nil means a plain 404.
+	NotFound http.Handler
 	// Logger receives handler events. Nil means no logging.
 	Logger *slog.Logger
 	// Registerer receives the handler metrics. Nil means no metrics.
@@ -111,6 +114,10 @@ func (h *Handler) SetRoutes(routes *Routes) { h.routes.Store(routes) }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, ok := h.routes.Load().Lookup(r.URL.Path)
 	if !ok {
+		if h.o.NotFound != nil {
+			h.o.NotFound.ServeHTTP(w, r)
+			return
+		}
 		h.upgrade.WithLabelValues("not_found").Inc()
 		http.NotFound(w, r)
 		return

@@ -3,6 +3,7 @@ package wsbridge
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,12 @@ type Options struct {
 	// their route (sessions that do not implement InfoSession, such as
 	// legacy sessions). Empty means such sessions have no route.
 	DefaultRoute string
+	// SessionInfo, if set, supplies the Info of sessions that do not
+	// implement InfoSession (ok false: use RemoteAddr and DefaultRoute). The
+	// gateway sets it to legacy.SessionInfo, converted, so that legacy
+	// sessions carry their route and client without wsbridge importing
+	// the legacy package.
+	SessionInfo func(c net.Conn) (Info, bool)
 	// UpstreamTLSConfig is used for wss:// upstreams. Nil means the system
 	// roots and the URL's host name.
 	UpstreamTLSConfig *tls.Config

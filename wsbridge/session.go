@@ -73,13 +73,22 @@ type InfoSession interface {
 }
 
 // sessionInfo returns the info of s.
-func sessionInfo(s Session, defaultRoute string) Info {
+func sessionInfo(s Session, o *Options) Info {
+	defaultRoute := o.DefaultRoute
 	if is, ok := s.(InfoSession); ok {
 		inf := is.Info()
 		if inf.Route == "" {
 			inf.Route = defaultRoute
 		}
 		return inf
+	}
+	if o.SessionInfo != nil {
+		if inf, ok := o.SessionInfo(s); ok {
+			if inf.Route == "" {
+				inf.Route = defaultRoute
+			}
+			return inf
+		}
 	}
 	inf := Info{Route: defaultRoute}
 	if a := s.RemoteAddr(); a != nil {
