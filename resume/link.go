@@ -155,12 +155,11 @@ func (l *link) routineFlush() {
 		}
 		s.mu.Unlock()
 		start := 0
-		var dataBytes int
 		for i := 0; i < n; i++ {
 			pt := buf[start:ends[i]]
 			start = ends[i]
-			if pt[0] == frameData {
-				dataBytes += len(pt) - dataHeaderLen
+			if pt[0] == frameData && s.cfg.m != nil {
+				s.cfg.m.bytesOut.Add(float64(len(pt) - dataHeaderLen))
 			}
 			var err error
 			bufs.ct, err = sealFrame(l.send, bufs.ct[:0], pt)
@@ -177,9 +176,6 @@ func (l *link) routineFlush() {
 			}
 		}
 		l.lastSend.Store(l.now())
-		if s.cfg.m != nil && dataBytes > 0 {
-			s.cfg.m.bytesOut.Add(float64(dataBytes))
-		}
 		if sentClose {
 			s.mu.Lock()
 			abort := l.abortAfterClose

@@ -242,9 +242,6 @@ func (s *session) read(ctx context.Context, p []byte) (int, error) {
 		if s.rq.n > 0 {
 			n := s.rq.read(p)
 			s.rmsgs.pop(s.rq.start)
-			if s.rInMsg || s.rq.n > 0 {
-				// nothing: message state stays with the unread bytes
-			}
 			s.deliveredLocked()
 			return n, nil
 		}
