@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -513,4 +517,95 @@ func TestServeContextStopsAcceptingOnly(t *testing.T) {
 	}
 	// The running bridge survives the cancelled accept loop.
 	streamRoundTrip(t, first, []byte("still bridged"))
+}
+
+func TestBridgeWSSUpstream(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		typ, p, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		c.Write(r.Context(), typ, append([]byte("tls:"), p...))
+		c.Close(websocket.StatusNormalClosure, "")
+	}))
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/up"
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	t.Run("trusted", func(t *testing.T) {
+		b, _ := newBridger(t, []string{"/t=" + url}, &wsbridge.Options{UpstreamTLSConfig: &tls.Config{RootCAs: pool}})
+		gw := startWSGateway(t, b)
+		ctx := testCtx(t)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/t", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.Write(ctx, websocket.MessageText, []byte("hi"))
+		typ, p, err := c.Read(ctx)
+		if err != nil || typ != websocket.MessageText || string(p) != "tls:hi" {
+			t.Fatalf("got %v %q %v", typ, p, err)
+		}
+		_, _, err = c.Read(ctx)
+		if websocket.CloseStatus(err) != 4011 {
+			t.Fatalf("after the upstream's close: %v, want 4011", err)
+		}
+	})
+	t.Run("untrusted", func(t *testing.T) {
+		b, reg := newBridger(t, []string{"/t=" + url}, nil)
+		_, server := tcpPair(t)
+		sess := newRouteSession(server, "/t")
+		waitErr(t, runBridge(t, b, sess))
+		if code, reason := sess.closeStatus(t); code != wsbridge.CloseUpstreamUnreachable || reason != "upstream unreachable: TLS handshake failed" {
+			t.Fatalf("closed with %d %q", code, reason)
+		}
+		if v := metricValue(t, reg, "dualgate_wsbridge_upstream_dial_errors_total", "reason", "tls"); v != 1 {
+			t.Fatalf("tls dial errors = %v", v)
+		}
+	})
+}
+
+func TestBridgeDialTimeout(t *testing.T) {
+	// An upstream that accepts TCP but never answers the WebSocket handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveListener(t, ln, func(c net.Conn) { io.Copy(io.Discard, c) })
+	b, reg := newBridger(t, []string{"/slow=ws://" + ln.Addr().String() + "/"}, &wsbridge.Options{DialTimeout: 200 * time.Millisecond})
+	_, server := tcpPair(t)
+	sess := newRouteSession(server, "/slow")
+	waitErr(t, runBridge(t, b, sess))
+	if code, reason := sess.closeStatus(t); code != wsbridge.CloseUpstreamUnreachable || reason != "upstream unreachable: timed out" {
+		t.Fatalf("closed with %d %q", code, reason)
+	}
+	if v := metricValue(t, reg, "dualgate_wsbridge_upstream_dial_errors_total", "reason", "timeout"); v != 1 {
+		t.Fatalf("timeout dial errors = %v", v)
+	}
+}
+
+func TestBridgeWSUpstreamMessageTooBig(t *testing.T) {
+	up := httptestWS(t, func(ctx context.Context, c *websocket.Conn) {
+		c.Write(ctx, websocket.MessageBinary, make([]byte, 2<<10))
+		c.Read(ctx)
+	})
+	b, _ := newBridger(t, []string{"/w=" + up}, &wsbridge.Options{MaxMessageSize: 1 << 10})
+	gw := startWSGateway(t, b)
+	ctx := testCtx(t)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4011 || ce.Reason != "upstream message too big" {
+		t.Fatalf("got %v, want 4011 upstream message too big", err)
+	}
 }

@@ -29,6 +29,9 @@ type DialError struct {
 
 // Error implements error.
 func (e *DialError) Error() string {
+	if e.Upstream.Kind == 0 {
+		return fmt.Sprintf("wsbridge: route %q: %s: %v", e.Route, e.Reason, e.Err)
+	}
 	return fmt.Sprintf("wsbridge: route %s: dialling upstream %s (%s): %v", e.Route, e.Upstream, e.Reason, e.Err)
 }
 

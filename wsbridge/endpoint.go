@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -218,6 +217,3 @@ func (e *echoEnd) close() error {
 	e.closeOnce.Do(func() { close(e.done) })
 	return nil
 }
-
-// deadliner is implemented by net.Conns; used to bound the PROXY header write.
-type deadliner interface{ SetWriteDeadline(time.Time) error }
