@@ -201,6 +201,8 @@ export class DualgateSocket extends EventTarget {
   private sid?: Uint8Array;
   private resumeSecret?: Uint8Array;
   private resumeCounter = 0;
+  /** serverHeard is set once an authenticated frame arrived: the server holds the session. */
+  private serverHeard = false;
   private ttlMs = 0;
   private failures = 0;
   private lostAt = 0;
@@ -555,7 +557,9 @@ export class DualgateSocket extends EventTarget {
         eager?.catch(() => {});
         t.rx = t.rx.then(() => eager ?? start()).then(
           (pt) => {
-            if (!t.dead && !this.endInfo) this.onFrame(t, decodeFrame(pt));
+            if (t.dead || this.endInfo) return;
+            this.serverHeard = true;
+            this.onFrame(t, decodeFrame(pt));
           },
           (e) => this.onTransportError(t, e),
         ).catch((e) => this.onTransportError(t, e));
@@ -619,6 +623,16 @@ export class DualgateSocket extends EventTarget {
     if (t.dead || this.endInfo) return false;
     if (msg.length > 0 && msg[0] === MSG_REFUSE) {
       const r = decodeRefuse(msg);
+      if (r.code === CloseCode.UnknownSession && t.resume && !this.serverHeard) {
+        // The first transport died before its CONFIRM reached the server, so the
+        // server never created the session and delivered nothing: start it anew
+        // and send everything again.
+        this.sid = undefined;
+        this.resumeSecret = undefined;
+        this.resumeCounter = 0;
+        this.lose(t, r.code, r.reason);
+        return false;
+      }
       if (isFinalRefusal(r.code)) this.end(r.code, r.reason, false);
       else this.lose(t, r.code, r.reason);
       return false;
@@ -663,9 +677,11 @@ export class DualgateSocket extends EventTarget {
         this.end(CloseCode.ProtocolError, "new session with a non-zero delivered offset", false);
         return false;
       }
+      const restart = this.counters.transports > 0;
       this.sid = p.sessionId;
       this.resumeSecret = deriveResumeSecret(res.result.hash);
-      this.stream.attach(0);
+      replay = this.stream.attach(0);
+      t.resume = restart; // a restarted session looks like a resume to the application
     }
     this.stream.peerWindow = p.window;
     this.ttlMs = p.ttl * 1000;

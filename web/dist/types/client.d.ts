@@ -81,6 +81,8 @@ export declare class DualgateSocket extends EventTarget {
     private sid?;
     private resumeSecret?;
     private resumeCounter;
+    /** serverHeard is set once an authenticated frame arrived: the server holds the session. */
+    private serverHeard;
     private ttlMs;
     private failures;
     private lostAt;

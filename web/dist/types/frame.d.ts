@@ -19,10 +19,10 @@ export type Frame = {
     offset: number;
 } | {
     type: typeof FRAME_PING;
-    value: number;
+    value: bigint;
 } | {
     type: typeof FRAME_PONG;
-    value: number;
+    value: bigint;
 } | {
     type: typeof FRAME_CLOSE;
     offset: number;

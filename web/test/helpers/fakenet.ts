@@ -44,11 +44,12 @@ export class FakeWebSocket {
     if (this.readyState !== 1) return;
     const copy = new Uint8Array(data instanceof ArrayBuffer ? data : data.slice());
     setTimeout(() => {
-      if (this.readyState === 1) this.server?.onMessage(copy);
+      if (!this.serverClosed) this.server?.onMessage(copy);
     }, 0);
   }
 
   close(code = 1000, _reason = ""): void {
+    this.clientClosed = true;
     if (this.readyState >= 2) return;
     this.readyState = 3;
     setTimeout(() => {
@@ -62,12 +63,16 @@ export class FakeWebSocket {
     if (this.readyState !== 1) return;
     const buf = b.slice().buffer;
     setTimeout(() => {
-      if (this.readyState === 1) this.onmessage?.({ data: buf });
+      // Messages sent before a server close still arrive, as on a real WebSocket.
+      if (!this.clientClosed) this.onmessage?.({ data: buf });
     }, 0);
   }
+  private clientClosed = false;
+  private serverClosed = false;
 
   /** serverClose closes from the server side with a carrier code. */
   serverClose(code: number, reason = ""): void {
+    this.serverClosed = true;
     if (this.readyState >= 2) return;
     this.readyState = 3;
     setTimeout(() => {
