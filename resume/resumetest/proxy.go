@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards loopback TCP connections to a target and injects faults.
@@ -200,6 +201,18 @@ func (p *Proxy) BlackholeRandom(prob float64) int {
 		}
 	}
 	return n
+}
+
+// WaitConns waits (up to 30 s) until n connections are open.
+func (p *Proxy) WaitConns(tb testing.TB, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Conns() != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("resumetest: %d connections open, want %d", p.Conns(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Conns returns the number of open connections.

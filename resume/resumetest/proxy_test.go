@@ -94,6 +94,7 @@ func TestProxyBudgetCutsMidStream(t *testing.T) {
 func TestProxyBlackhole(t *testing.T) {
 	p := NewProxy(t, echoServer(t))
 	c := dial(t, p)
+	p.WaitConns(t, 1)
 	if p.BlackholeRandom(1) != 1 {
 		t.Fatal("not blackholed")
 	}
