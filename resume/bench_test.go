@@ -42,7 +42,10 @@ func BenchmarkSealOpen(b *testing.B) {
 func BenchmarkStream(b *testing.B) {
 	ts := newTestServer(b, benchOpts())
 	for _, url := range []string{ts.tcpURL(), ts.wsURL()} {
-		name := url[:2]
+		name := "tcp"
+		if url[:2] == "ws" {
+			name = "ws"
+		}
 		b.Run(name, func(b *testing.B) {
 			c, sc := dialPair(b, ts, url, fastDial(""))
 			chunk := make([]byte, 64<<10)
