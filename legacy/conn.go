@@ -258,7 +258,8 @@ func (c *Conn) endLocked(readErr, writeErr error, why string) bool {
 	}
 	close(c.done)
 	c.broadcastLocked()
-	c.log.Debug("legacy: session ended", "id", c.id, "reason", why)
+	c.log.Info("legacy: session ended", "id", c.id, "reason", why,
+		"bytes_written", c.writeCount, "bytes_read", c.readCount)
 	return true
 }
 
