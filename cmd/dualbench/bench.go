@@ -34,6 +34,7 @@ type bench struct {
 	gwAddr string
 	gwPID  int // 0: unknown (CPU and RSS are not reported)
 	roots  *x509.CertPool
+	caFile string // where roots came from
 
 	base *baselineProc // nil until startBaselines
 
@@ -48,15 +49,12 @@ type bench struct {
 // newBench prepares everything a scenario needs except the baselines.
 // verify makes the sink check the DGBENCH1 pattern of every stream.
 func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *bench, err error) {
-	b := &bench{cfg: cfg, log: log, httpc: noKeepAliveClient(10 * time.Second)}
+	b := newClientBench(cfg, log)
 	defer func() {
 		if err != nil {
 			b.close()
 		}
 	}()
-	for i := range cfg.sources {
-		b.srcs = append(b.srcs, netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}))
-	}
 	if b.tmp, err = os.MkdirTemp("", "dualbench-"); err != nil {
 		return nil, fmt.Errorf("dualbench: %w", err)
 	}
@@ -77,6 +75,7 @@ func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *
 		args := []string{
 			"-route", cfg.routeSink + "=tcp://" + b.sink.addr(),
 			"-route", cfg.routeEcho + "=tcp://" + b.echo.addr(),
+			"-route", cfg.routeBuiltin + "=builtin:echo",
 		}
 		if cfg.scenario == "idle" {
 			lift := liftLimits(gatewayFlagNames(ctx, bin), cfg.gatewayFlags, cfg.sessions)
@@ -97,19 +96,39 @@ func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *
 	if caFile == "" && b.gw != nil {
 		caFile = findDevCA(b.gw.dataDir)
 	}
+	b.caFile = caFile
+	if err := b.loadRoots(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loadRoots reads b.caFile (if any) into b.roots.
+func (b *bench) loadRoots() error {
+	cfg, caFile := b.cfg, b.caFile
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil && cfg.caFile != "" {
-			return nil, fmt.Errorf("dualbench: -ca: %w", err)
+			return fmt.Errorf("dualbench: -ca: %w", err)
 		}
 		if err == nil {
 			b.roots = x509.NewCertPool()
 			if !b.roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("dualbench: no certificate in %s", caFile)
+				return fmt.Errorf("dualbench: no certificate in %s", caFile)
 			}
 		}
 	}
-	return b, nil
+	return nil
+}
+
+// newClientBench returns a bench that only dials: no upstreams, no gateway
+// process (the idle worker processes use it).
+func newClientBench(cfg *config, log io.Writer) *bench {
+	b := &bench{cfg: cfg, log: log, httpc: noKeepAliveClient(10 * time.Second)}
+	for i := range cfg.sources {
+		b.srcs = append(b.srcs, netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}))
+	}
+	return b
 }
 
 // startBaselines starts the baseline child process (once).
@@ -197,7 +216,7 @@ func (b *bench) tcpProxy() *system {
 	return &system{name: "tcp-proxy", transport: "tcp", pid: b.base.pid(),
 		dial: func(ctx context.Context, up upstreamKind) (net.Conn, error) {
 			addr := b.base.addrs.TCPSink
-			if up == upstreamEcho {
+			if echoes(up) {
 				addr = b.base.addrs.TCPEcho
 			}
 			return b.dialTCP(ctx, "tcp", addr)
@@ -216,7 +235,7 @@ func (b *bench) wsBridge(transport string) *system {
 	return &system{name: "ws-bridge", transport: transport, pid: b.base.pid(),
 		dial: func(ctx context.Context, up upstreamKind) (net.Conn, error) {
 			path := "/bench-sink"
-			if up == upstreamEcho {
+			if echoes(up) {
 				path = "/bench-echo"
 			}
 			c, _, err := websocket.Dial(ctx, transport+"://"+host+path, &websocket.DialOptions{HTTPClient: hc})
@@ -230,8 +249,11 @@ func (b *bench) wsBridge(transport string) *system {
 
 // routePath returns the gateway route of an upstream kind.
 func (b *bench) routePath(up upstreamKind) string {
-	if up == upstreamEcho {
+	switch up {
+	case upstreamEcho:
 		return b.cfg.routeEcho
+	case upstreamBuiltin:
+		return b.cfg.routeBuiltin
 	}
 	return b.cfg.routeSink
 }

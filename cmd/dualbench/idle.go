@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 )
@@ -51,111 +49,115 @@ func runIdle(ctx context.Context, b *bench, rep *report) (*idleResult, error) {
 	if sys.pid == 0 {
 		return nil, fmt.Errorf("dualbench: idle needs the gateway's pid (use -gateway, or -pid with -addr)")
 	}
-	up := upstreamSink
-	if b.cfg.upstream == "echo" {
-		up = upstreamEcho
-	}
+	up := parseUpstreamKind(b.cfg.upstream)
 	res := &idleResult{System: sys.name, Transport: tr, Upstream: b.cfg.upstream, Errors: map[string]int{}}
+
+	// Warm-up sessions in this process: the gateway's pools, maps and
+	// first goroutines exist before the baseline RSS reading.
 	warm := min(100, max(1, b.cfg.sessions/20))
+	var warmConns []net.Conn
+	defer func() { closeAll(warmConns, b.cfg.conns) }()
+	for range warm {
+		c, err := openIdle(ctx, sys, up)
+		if err != nil {
+			return res, fmt.Errorf("dualbench: idle warm-up: %w", err)
+		}
+		warmConns = append(warmConns, c)
+	}
 	res.Warmup = warm
-
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	defer func() {
-		// Close everything with cfg.conns closers; each Close is bounded.
-		fmt.Fprintf(b.log, "idle: closing %d sessions\n", len(conns))
-		ch := make(chan net.Conn)
-		var wg sync.WaitGroup
-		for range b.cfg.conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for c := range ch {
-					closeConn(c)
-				}
-			}()
-		}
-		for _, c := range conns {
-			ch <- c
-		}
-		close(ch)
-		wg.Wait()
-	}()
-	open := func(n int, label string) (int, error) {
-		var opened, failed atomic.Int64
-		jobs := make(chan struct{})
-		var wg sync.WaitGroup
-		for range b.cfg.conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range jobs {
-					c, err := openIdle(ctx, sys, up)
-					if err != nil {
-						failed.Add(1)
-						mu.Lock()
-						if len(res.Errors) < maxErrorKinds || res.Errors[err.Error()] > 0 {
-							res.Errors[err.Error()]++
-						}
-						mu.Unlock()
-						continue
-					}
-					opened.Add(1)
-					mu.Lock()
-					conns = append(conns, c)
-					mu.Unlock()
-				}
-			}()
-		}
-		prog := startProgress(b.log, "idle "+label, func() string {
-			rss, _ := procRSS(sys.pid)
-			return fmt.Sprintf("%6d/%d open, %d failed, gateway RSS %.1f MiB", opened.Load(), n, failed.Load(), float64(rss)/(1<<20))
-		})
-		for i := 0; i < n && ctx.Err() == nil; i++ {
-			jobs <- struct{}{}
-		}
-		close(jobs)
-		wg.Wait()
-		prog.stop()
-		return int(failed.Load()), ctx.Err()
-	}
-
-	if _, err := open(warm, "warm-up"); err != nil {
-		return res, err
-	}
 	sleepCtx(ctx, b.cfg.settle)
 	rss0, err := procRSS(sys.pid)
 	if err != nil {
 		return res, err
 	}
 	m0, _ := scrapeMetrics(ctx, b.httpc, b.gwAddr)
-	crss0, _ := procRSS(os.Getpid())
+
+	// The measured sessions live in worker processes (see idleworker.go).
+	n := b.cfg.sessions
+	k := (n + sessionsPerWorker - 1) / sessionsPerWorker
+	var workers []*idleWorker
+	defer func() {
+		fmt.Fprintf(b.log, "idle: closing %d sessions\n", n)
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.stop()
+			}()
+		}
+		wg.Wait()
+	}()
 	t0 := time.Now()
-	failed, err := open(b.cfg.sessions, "open")
+	for i := range k {
+		share := n / k
+		if i < n%k {
+			share++
+		}
+		w, err := startIdleWorker(b, share, max(1, b.cfg.conns/k))
+		if err != nil {
+			return res, err
+		}
+		workers = append(workers, w)
+	}
+	sum := func() (opened, failed int64) {
+		for _, w := range workers {
+			opened += w.opened.Load()
+			failed += w.failed.Load()
+		}
+		return
+	}
+	prog := startProgress(b.log, fmt.Sprintf("idle open (%d workers)", k), func() string {
+		o, f := sum()
+		rss, _ := procRSS(sys.pid)
+		return fmt.Sprintf("%6d/%d open, %d failed, gateway RSS %.1f MiB", o, n, f, float64(rss)/(1<<20))
+	})
+	for _, w := range workers {
+		select {
+		case <-w.ready:
+		case <-w.exited:
+		case <-ctx.Done():
+		}
+	}
+	prog.stop()
 	res.OpenSeconds = round3(time.Since(t0).Seconds())
-	res.Failed = failed
-	if err != nil {
+	opened, failed := sum()
+	res.Sessions, res.Failed = int(opened), int(failed)
+	for _, w := range workers {
+		w.mu.Lock()
+		for _, e := range w.errs {
+			if len(res.Errors) < maxErrorKinds || res.Errors[e] > 0 {
+				res.Errors[e]++
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.exited:
+			rep.Failures = append(rep.Failures, "idle: a worker process exited early")
+		default:
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	mu.Lock()
-	res.Sessions = len(conns) - warm
-	mu.Unlock()
-	fmt.Fprintf(b.log, "idle: %d sessions open; settling %v\n", res.Sessions, b.cfg.settle)
+	fmt.Fprintf(b.log, "idle: %d sessions open (%d failed); settling %v\n", res.Sessions, res.Failed, b.cfg.settle)
 	sleepCtx(ctx, b.cfg.settle)
 	rss1, err := procRSS(sys.pid)
 	if err != nil {
 		return res, err
 	}
 	m1, _ := scrapeMetrics(ctx, b.httpc, b.gwAddr)
-	crss1, _ := procRSS(os.Getpid())
+	var clientRSS int64
+	for _, w := range workers {
+		r, _ := procRSS(w.cmd.Process.Pid)
+		clientRSS += r
+	}
 	res.RSSBefore, res.RSSAfter = rss0, rss1
 	if res.Sessions > 0 {
 		n := float64(res.Sessions)
 		res.RSSPerSession = round3(float64(rss1-rss0) / n)
 		res.RSSPerSessionKB = round3(res.RSSPerSession / 1024)
-		res.ClientRSSPerSession = round3(float64(crss1-crss0) / n)
+		res.ClientRSSPerSession = round3(float64(clientRSS) / n)
 		perSession := func(name string) float64 {
 			a, ok0 := m0.sum(name)
 			z, ok1 := m1.sum(name)
@@ -170,7 +172,12 @@ func runIdle(ctx context.Context, b *bench, rep *report) (*idleResult, error) {
 		res.Target = metOrNot(res.RSSPerSession <= targetIdleBytes)
 	}
 	if res.Failed > 0 {
-		rep.Failures = append(rep.Failures, fmt.Sprintf("idle: %d sessions failed to open (%v)", res.Failed, res.Errors))
+		first := ""
+		for e := range res.Errors {
+			first = e
+			break
+		}
+		rep.Failures = append(rep.Failures, fmt.Sprintf("idle: %d of %d sessions failed to open (e.g. %s)", res.Failed, n, first))
 	}
 	return res, nil
 }
@@ -187,7 +194,7 @@ func openIdle(ctx context.Context, sys *system, up upstreamKind) (net.Conn, erro
 	}
 	c.SetDeadline(time.Now().Add(streamDialTimeout)) //nolint:errcheck // bounds the round trip
 	_, err = c.Write([]byte{1})
-	if err == nil && up == upstreamEcho {
+	if err == nil && echoes(up) {
 		var b [1]byte
 		_, err = io.ReadFull(c, b[:])
 	}

@@ -26,6 +26,7 @@ type config struct {
 	pid          int      // -pid of the running gateway (for CPU and RSS)
 	routeSink    string   // path routed to the sink upstream
 	routeEcho    string   // path routed to the echo upstream
+	routeBuiltin string   // path routed to the gateway's builtin:echo
 	sinkListen   string   // address of dualbench's sink upstream
 	echoListen   string   // address of dualbench's echo upstream
 	caFile       string   // CA of the gateway's wss certificate ("" = the dev CA in the data dir)
@@ -58,23 +59,24 @@ type config struct {
 // defaults returns the defaults of a scenario.
 func defaults(scenario string) config {
 	c := config{
-		scenario:   scenario,
-		routeSink:  "/bench-sink",
-		routeEcho:  "/bench-echo",
-		sinkListen: "127.0.0.1:0",
-		echoListen: "127.0.0.1:0",
-		suite:      "aes",
-		duration:   5 * time.Second,
-		warmup:     time.Second,
-		conns:      4,
-		sizes:      []int{32 << 10},
-		transports: []string{"ws", "wss"},
-		upstream:   "sink",
-		rounds:     1,
-		sources:    200,
-		settle:     3 * time.Second,
-		killEvery:  50 * time.Millisecond,
-		seed:       1,
+		scenario:     scenario,
+		routeSink:    "/bench-sink",
+		routeEcho:    "/bench-echo",
+		routeBuiltin: "/bench-builtin",
+		sinkListen:   "127.0.0.1:0",
+		echoListen:   "127.0.0.1:0",
+		suite:        "aes",
+		duration:     5 * time.Second,
+		warmup:       time.Second,
+		conns:        4,
+		sizes:        []int{32 << 10},
+		transports:   []string{"ws", "wss"},
+		upstream:     "sink",
+		rounds:       1,
+		sources:      200,
+		settle:       3 * time.Second,
+		killEvery:    50 * time.Millisecond,
+		seed:         1,
 	}
 	switch scenario {
 	case "sessions":
@@ -133,6 +135,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.pid, "pid", c.pid, "process id of the running gateway given by -addr, for CPU time and RSS")
 	fs.StringVar(&c.routeSink, "route-sink", c.routeSink, "route `path` of the sink upstream")
 	fs.StringVar(&c.routeEcho, "route-echo", c.routeEcho, "route `path` of the echo upstream")
+	fs.StringVar(&c.routeBuiltin, "route-builtin", c.routeBuiltin, "route `path` of the gateway's builtin:echo upstream")
 	fs.StringVar(&c.sinkListen, "sink-listen", c.sinkListen, "listen `address` of the sink upstream (fix it when using -addr)")
 	fs.StringVar(&c.echoListen, "echo-listen", c.echoListen, "listen `address` of the echo upstream (fix it when using -addr)")
 	fs.StringVar(&c.caFile, "ca", c.caFile, "PEM `file` of the CA of the gateway's wss certificate (default: the dev CA in the data directory)")
@@ -151,7 +154,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		c.transports = v
 		return err
 	})
-	fs.StringVar(&c.upstream, "upstream", c.upstream, "upstream `kind`: sink (the server writes to a discarding TCP sink) or echo")
+	fs.StringVar(&c.upstream, "upstream", c.upstream, "upstream `kind`: sink (a discarding TCP sink), echo (a TCP echo server) or builtin (the gateway's builtin:echo; sessions and idle only)")
 	fs.IntVar(&c.rounds, "rounds", c.rounds, "throughput: repeat every measurement this many times, interleaved, and report medians")
 	fs.IntVar(&c.sessions, "sessions", c.sessions, "idle: sessions to open; resume, chaos: live sessions")
 	fs.IntVar(&c.sources, "sources", c.sources, "spread client source addresses over this many addresses 127.0.0.2 …")
@@ -202,8 +205,13 @@ func (c *config) validate() error {
 	if c.sources < 1 || c.sources > 250 {
 		bad("-sources %d out of range 1..250", c.sources)
 	}
-	if c.upstream != "sink" && c.upstream != "echo" {
-		bad("-upstream %q: want sink or echo", c.upstream)
+	switch {
+	case c.upstream != "sink" && c.upstream != "echo" && c.upstream != "builtin":
+		bad("-upstream %q: want sink, echo or builtin", c.upstream)
+	case c.upstream == "builtin" && c.scenario != "sessions" && c.scenario != "idle":
+		bad("-upstream builtin is for sessions and idle (the baselines have no builtin echo)")
+	case c.upstream == "sink" && c.scenario == "sessions":
+		bad("sessions needs an echoing upstream: -upstream echo or builtin")
 	}
 	if c.suite != "aes" && c.suite != "chacha" {
 		bad("-suite %q: want aes or chacha", c.suite)

@@ -89,6 +89,7 @@ func measureSessions(ctx context.Context, b *bench, sys *system) sessionsRun {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	one := []byte{0x42}
+	up := parseUpstreamKind(cfg.upstream)
 	for range cfg.conns {
 		wg.Add(1)
 		go func() {
@@ -97,7 +98,7 @@ func measureSessions(ctx context.Context, b *bench, sys *system) sessionsRun {
 			for wctx.Err() == nil {
 				t0 := time.Now()
 				dctx, dcancel := context.WithTimeout(wctx, streamDialTimeout)
-				c, err := sys.dial(dctx, upstreamEcho)
+				c, err := sys.dial(dctx, up)
 				dcancel()
 				if err != nil {
 					if wctx.Err() == nil {

@@ -13,9 +13,24 @@ import (
 type upstreamKind int
 
 const (
-	upstreamSink upstreamKind = iota // discard (or verify) everything
-	upstreamEcho                     // write everything back
+	upstreamSink    upstreamKind = iota // discard (or verify) everything
+	upstreamEcho                        // write everything back
+	upstreamBuiltin                     // the gateway's own builtin:echo route (no socket in dualbench)
 )
+
+// echoes reports whether bytes sent to an upstream of kind k come back.
+func echoes(k upstreamKind) bool { return k == upstreamEcho || k == upstreamBuiltin }
+
+// parseUpstreamKind maps the -upstream flag to a kind.
+func parseUpstreamKind(s string) upstreamKind {
+	switch s {
+	case "echo":
+		return upstreamEcho
+	case "builtin":
+		return upstreamBuiltin
+	}
+	return upstreamSink
+}
 
 // upstream is a TCP server on loopback that plays the service behind the
 // gateway (and behind the baselines). It is safe for concurrent use; Close
