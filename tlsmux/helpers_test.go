@@ -44,7 +44,9 @@ func newStack(tb testing.TB, so stackOptions) *stack {
 	}
 	s := &stack{reg: prometheus.NewRegistry(), cache: sniff.NewIPCache(1024, time.Minute), addr: inner.Addr().String()}
 	s.l = listener.New(inner, &listener.Options{Registerer: s.reg, IPCache: s.cache, SniffTimeout: so.sniffTimeout, MaxConnsPerIP: -1})
-	s.mux = tlsmux.New(s.l.For(sniff.KindTLS), listenertest.ServerConfig(tb), &tlsmux.Options{
+	cfg := listenertest.ServerConfig(tb)
+	cfg.NextProtos = nil // tlsmux adds http/1.1 and acme-tls/1
+	s.mux = tlsmux.New(s.l.For(sniff.KindTLS), cfg, &tlsmux.Options{
 		Registerer: s.reg, IPCache: s.cache, HandshakeTimeout: so.handshakeTimeout, Kinds: so.kinds,
 	})
 	srv := &http.Server{Handler: tlsmux.Handler(testHandler()), ConnContext: tlsmux.ConnContext, ReadHeaderTimeout: testWait}

@@ -80,6 +80,17 @@ func TestWebSocketSeesTLS(t *testing.T) {
 
 func TestACMETLSALPNClosedAfterHandshake(t *testing.T) {
 	s := newStack(t, stackOptions{})
+	// A browser-like ALPN list gets http/1.1 (the supplied config has none).
+	h1 := listenertest.ClientConfig(t, 0)
+	h1.NextProtos = []string{"h2", tlsmux.ALPNHTTP1}
+	hc, err := tls.DialWithDialer(&net.Dialer{Timeout: testWait}, "tcp", s.addr, h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := hc.ConnectionState().NegotiatedProtocol; p != tlsmux.ALPNHTTP1 {
+		t.Fatalf("negotiated %q, want http/1.1", p)
+	}
+	_ = hc.Close()
 	cfg := listenertest.ClientConfig(t, 0)
 	cfg.NextProtos = []string{tlsmux.ALPNACMETLS}
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: testWait}, "tcp", s.addr, cfg)
