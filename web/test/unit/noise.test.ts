@@ -96,6 +96,6 @@ test("resume secret is HKDF-SHA256 of the handshake hash", () => {
 test("resume secret matches WebCrypto HKDF", async () => {
   const h = new Uint8Array(32).map((_, i) => i);
   const key = await crypto.subtle.importKey("raw", h, "HKDF", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8("dualgate/1 resume") }, key, 256);
+  const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8("dualgate/1 resume") as BufferSource }, key, 256);
   assert.deepEqual(deriveResumeSecret(h), new Uint8Array(bits));
 });
