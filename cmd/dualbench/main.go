@@ -168,7 +168,16 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 	}
 	switch cfg.scenario {
 	case "throughput":
-		rep.Result, err = runThroughput(ctx, b)
+		var res *throughputResult
+		res, err = runThroughput(ctx, b)
+		rep.Result = res
+		if res != nil {
+			for _, r := range res.Runs {
+				if r.Error != "" {
+					rep.Failures = append(rep.Failures, fmt.Sprintf("throughput %s/%s size %s round %d: %s", r.System, r.Transport, formatSize(r.Size), r.Round, r.Error))
+				}
+			}
+		}
 	case "sessions":
 		rep.Result, err = runSessions(ctx, b, rep)
 	case "idle":
