@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dualgate/dualgate/resume"
+	"github.com/dualgate/dualgate/resume/resumetest"
 )
 
 // TestEndToEndDrain drains the bridger while clients keep writing: every
@@ -99,5 +100,43 @@ func TestEndToEndDrain(t *testing.T) {
 		if !match {
 			t.Fatalf("upstream got %d bytes that are not a prefix of its client's stream", len(r.data))
 		}
+	}
+}
+
+// TestEndToEndDetachedTTL: while the client is away the upstream stays
+// open; when the detached session expires, the upstream is closed cleanly.
+func TestEndToEndDetachedTTL(t *testing.T) {
+	addr, results := startTCPSink(t)
+	g := startGateway(t, []string{"/s=tcp://" + addr}, &resume.ServerOptions{DetachedTTL: time.Second}, nil)
+	proxy := resumetest.NewProxy(t, g.ws.Listener.Addr().String())
+	opts := g.dialOpts()
+	opts.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", proxy.Addr())
+	}
+	ctx := testCtx(t)
+	c, err := resume.Dial(ctx, g.url(false, "/s"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("before the blip")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return metricValue(t, g.reg, "dualgate_wsbridge_bytes_total", "direction", "in") == float64(len("before the blip"))
+	}, "bytes delivered")
+	proxy.Close() // the client is gone for good: no transport, no resume
+	select {
+	case r := <-results:
+		if r.err != nil || r.n != int64(len("before the blip")) {
+			t.Fatalf("upstream got %d bytes, err %v", r.n, r.err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("upstream not closed after the detached TTL")
+	}
+	waitFor(t, func() bool { return g.b.Active() == 0 }, "bridge ended")
+	if v := metricValue(t, g.reg, "dualgate_wsbridge_bridges_ended_total", "reason", "session_end"); v != 1 {
+		t.Fatalf("ended{session_end} = %v", v)
 	}
 }

@@ -36,6 +36,7 @@ func TestHeavyConcurrentSessions(t *testing.T) {
 	routes := []string{"/tcp", "/unix", "/ws", "/stream"}
 	ctx := testCtx(t)
 
+	start := time.Now()
 	conns := make([]*resume.Conn, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -63,7 +64,8 @@ func TestHeavyConcurrentSessions(t *testing.T) {
 	}
 	// All sessions are bridged at the same time.
 	waitFor(t, func() bool { return g.b.Active() == n }, "all sessions bridged")
-	t.Logf("%d sessions bridged at once", g.b.Active())
+	t.Logf("%d sessions bridged at once (%v to open them)", g.b.Active(), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 
 	errs = make(chan error, n)
 	for i, c := range conns {
@@ -96,6 +98,7 @@ func TestHeavyConcurrentSessions(t *testing.T) {
 		t.Error(err)
 	}
 	waitFor(t, func() bool { return g.b.Active() == 0 }, "all bridges ended")
+	t.Logf("echo and clean close of all sessions: %v", time.Since(start).Round(time.Millisecond))
 }
 
 // TestHeavyTransferWithKills sends 64 MiB through the gateway to a TCP echo
@@ -108,8 +111,15 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			if secure {
 				size /= 2
 			}
-			echo := startTCPEcho(t)
-			g := startGateway(t, []string{"/tcp=tcp://" + echo}, nil, nil)
+			// The upstream must see one connection, kept open across every
+			// transport kill (the client's absences never reach it).
+			var upstreamConns atomic.Int64
+			eln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			serveListener(t, eln, func(c net.Conn) { upstreamConns.Add(1); echoHandler(c) })
+			g := startGateway(t, []string{"/tcp=tcp://" + eln.Addr().String()}, nil, nil)
 			target := g.ws.Listener.Addr().String()
 			if secure {
 				target = g.wss.Listener.Addr().String()
@@ -201,6 +211,9 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			t.Logf("%d MiB echoed byte for byte across %d transport kills", size>>20, killed)
 			if killed < 8 {
 				t.Fatalf("only %d transports killed; the test did not exercise resumption", killed)
+			}
+			if n := upstreamConns.Load(); n != 1 {
+				t.Fatalf("upstream saw %d connections, want 1 for the whole session", n)
 			}
 			if err := c.Close(); err != nil {
 				t.Fatalf("clean close: %v", err)
