@@ -34,6 +34,11 @@ func newTestListener(tb testing.TB, opts *listener.Options) *testListener {
 	}
 	o := *opts
 	o.Registerer = reg
+	if o.SniffTimeout == 0 {
+		// Generous, so that a client delayed by the loaded machine is not
+		// taken for a silent one; tests of the deadline set their own.
+		o.SniffTimeout = testWait
+	}
 	l := listener.New(inner, &o)
 	tb.Cleanup(func() { _ = l.Close() })
 	return &testListener{Listener: l, reg: reg, addr: inner.Addr().String()}

@@ -38,6 +38,9 @@ type stackOptions struct {
 
 func newStack(tb testing.TB, so stackOptions) *stack {
 	tb.Helper()
+	if so.sniffTimeout == 0 {
+		so.sniffTimeout = testWait // a slow client is not a silent one
+	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

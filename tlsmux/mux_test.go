@@ -147,8 +147,24 @@ func TestHandshakeFailuresCounted(t *testing.T) {
 // successful handshake from its IP, and fails from a fresh IP.
 func TestAmbiguousAfterRecentHandshake(t *testing.T) {
 	s := newStack(t, stackOptions{sniffTimeout: 200 * time.Millisecond})
-	if got := get(t, httpClient(t, 0, "127.0.0.1"), "https://"+s.addr+"/tls"); got != "tls TLS 1.3" {
-		t.Fatalf("first https: %q", got)
+	// The recent handshake. On a loaded machine a client may itself be slower
+	// than the short deadline (and then rightly go to plain HTTP), so retry.
+	for attempt := 1; ; attempt++ {
+		resp, err := httpClient(t, 0, "127.0.0.1").Get("https://" + s.addr + "/tls")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("first https: %v", err)
+		}
+	}
+	if !s.cache.Contains(netip.MustParseAddr("127.0.0.1")) {
+		t.Fatal("handshake not recorded")
+	}
+	before := map[string]float64{}
+	for _, o := range []string{listener.OutcomeAmbiguousViaCache, listener.OutcomeAmbiguousToPlain} {
+		before[o] = s.counter(t, "dualgate_listener_sniff_outcomes_total", "outcome", o)
 	}
 	silentTLS := func(from string, waitOutcome string) error {
 		d := net.Dialer{Timeout: testWait, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
@@ -158,7 +174,7 @@ func TestAmbiguousAfterRecentHandshake(t *testing.T) {
 		}
 		defer raw.Close()
 		waitFor(t, waitOutcome, func() bool {
-			return s.counter(t, "dualgate_listener_sniff_outcomes_total", "outcome", waitOutcome) >= 1
+			return s.counter(t, "dualgate_listener_sniff_outcomes_total", "outcome", waitOutcome) > before[waitOutcome]
 		})
 		tc := tls.Client(raw, listenertest.ClientConfig(t, 0))
 		if err := tc.HandshakeContext(ctxT(t)); err != nil {

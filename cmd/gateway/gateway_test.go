@@ -162,7 +162,7 @@ func TestHeavyMixedClients(t *testing.T) {
 }
 
 func TestMixedClientsOnce(t *testing.T) {
-	g := newTestGateway(t)
+	g := newTestGateway(t, "-sniff-timeout=50s")
 	for _, c := range mixedClients {
 		ctx, cancel := context.WithTimeout(context.Background(), testWait)
 		if err := c.run(ctx, g.addr().String(), certPool(g)); err != nil {
@@ -237,7 +237,9 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "DUALGATE_LISTEN=127.0.0.1:0", "XDG_DATA_HOME="+t.TempDir())
+	// Environment only, no flags. A long sniff deadline because this test's
+	// own (race-built) clients can be slow to send their ClientHello.
+	cmd.Env = append(os.Environ(), "DUALGATE_LISTEN=127.0.0.1:0", "DUALGATE_SNIFF_TIMEOUT=60s", "XDG_DATA_HOME="+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
