@@ -16,96 +16,8 @@ import (
 
 type syncWaitGroup struct{ sync.WaitGroup }
 
-// stream is the deterministic content a chaos session sends.
-func stream(seed uint64) *rand.ChaCha8 {
-	var s [32]byte
-	for i := range s {
-		s[i] = byte(seed >> (8 * (i % 8)))
-	}
-	s[31] = byte(seed)
-	return rand.NewChaCha8(s)
-}
-
-// chaosSession writes total bytes through c and verifies the echo byte by
-// byte, keeping at most window bytes unanswered (the application-level
-// flow control that keeps in-flight data within the resend buffers).
-func chaosSession(c *Conn, seed uint64, total, window int) error {
-	var mu sync.Mutex
-	cond := sync.NewCond(&mu)
-	echoed := 0
-	failed := false
-	errc := make(chan error, 1)
-	go func() {
-		want := stream(seed)
-		buf := make([]byte, 64<<10)
-		exp := make([]byte, len(buf))
-		got := 0
-		for got < total {
-			n, err := c.Read(buf[:min(len(buf), total-got)])
-			if n > 0 {
-				_, _ = want.Read(exp[:n])
-				if !bytes.Equal(buf[:n], exp[:n]) {
-					i := 0
-					for i < n && buf[i] == exp[i] {
-						i++
-					}
-					full := make([]byte, 0, total)
-					ref := stream(seed)
-					full = full[:total]
-					_, _ = ref.Read(full)
-					shift := "unknown"
-					pos := got + i
-					if k := bytes.Index(full, buf[i:min(n, i+64)]); k >= 0 {
-						shift = fmt.Sprint(k - pos)
-					}
-					errc <- fmt.Errorf("session %d: echo differs at byte %d (chunk %d, shift %s)", c.ID(), pos, n, shift)
-					mu.Lock()
-					failed = true
-					cond.Broadcast()
-					mu.Unlock()
-					return
-				}
-				got += n
-				mu.Lock()
-				echoed = got
-				cond.Broadcast()
-				mu.Unlock()
-			}
-			if err != nil {
-				errc <- fmt.Errorf("session %d: read after %d bytes: %w", c.ID(), got, err)
-				mu.Lock()
-				failed = true
-				cond.Broadcast()
-				mu.Unlock()
-				return
-			}
-		}
-		errc <- nil
-	}()
-	src := stream(seed)
-	buf := make([]byte, 16<<10)
-	sent := 0
-	for sent < total {
-		n := min(len(buf), total-sent)
-		mu.Lock()
-		for sent+n-echoed > window && !failed {
-			cond.Wait()
-		}
-		stop := failed
-		mu.Unlock()
-		if stop {
-			break
-		}
-		_, _ = src.Read(buf[:n])
-		if _, err := c.Write(buf[:n]); err != nil {
-			_ = c.Close()
-			<-errc
-			return fmt.Errorf("session %d: write after %d bytes: %w", c.ID(), sent, err)
-		}
-		sent += n
-	}
-	return <-errc
-}
+// stream is the deterministic content of a test session.
+func stream(seed uint64) *rand.ChaCha8 { return legacytest.Stream(seed) }
 
 // TestChaosHeavy pushes byte-exact echo traffic through a proxy that keeps
 // dropping, resetting, half-opening and black-holing the transports, over
@@ -144,7 +56,13 @@ func TestChaosHeavy(t *testing.T) {
 				e.proxy.SetChaos(true)
 				errs := make(chan error, sessions)
 				for i, c := range conns {
-					go func() { errs <- chaosSession(c, uint64(i+1), total, 256<<10) }()
+					go func() {
+						if err := legacytest.EchoExchange(c, uint64(i+1), total, 256<<10); err != nil {
+							errs <- fmt.Errorf("session %d: %w", c.ID(), err)
+							return
+						}
+						errs <- nil
+					}()
 				}
 				for range conns {
 					if err := <-errs; err != nil {

@@ -111,3 +111,36 @@ func TestBudget(t *testing.T) {
 		t.Fatalf("counts %v", p.Counts())
 	}
 }
+
+func TestEchoExchange(t *testing.T) {
+	_, client, server := pair(t, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(server, server)
+	}()
+	if err := EchoExchange(client, 7, 1<<20, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	// A corrupting echo is caught.
+	_ = client.Close()
+	<-done
+	_, client2, server2 := pair(t, nil)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := server2.Read(buf)
+			if n > 0 {
+				buf[0] ^= 1
+				_, _ = server2.Write(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if err := EchoExchange(client2, 7, 1<<16, 64<<10); err == nil {
+		t.Fatal("corruption not detected")
+	}
+	_ = client2.Close()
+}
