@@ -48,6 +48,7 @@ type config struct {
 	rate       int // resume: bytes per second per session (0: unpaced)
 	seed       uint64
 	baselines  bool
+	systems    []string // throughput: which of gateway, ws-bridge, tcp-proxy
 	timeout    time.Duration
 
 	// Output.
@@ -72,6 +73,7 @@ func defaults(scenario string) config {
 		sizes:        []int{32 << 10},
 		transports:   []string{"ws", "wss"},
 		upstream:     "sink",
+		systems:      []string{"gateway", "ws-bridge", "tcp-proxy"},
 		rounds:       1,
 		sources:      200,
 		settle:       3 * time.Second,
@@ -155,6 +157,20 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return err
 	})
 	fs.StringVar(&c.upstream, "upstream", c.upstream, "upstream `kind`: sink (a discarding TCP sink), echo (a TCP echo server) or builtin (the gateway's builtin:echo; sessions and idle only)")
+	fs.Func("systems", "throughput: `list` of systems to measure: gateway, ws-bridge, tcp-proxy (default all; ratios need all)", func(s string) error {
+		var out []string
+		for f := range strings.SplitSeq(s, ",") {
+			f = strings.TrimSpace(f)
+			if f != "gateway" && f != "ws-bridge" && f != "tcp-proxy" {
+				return fmt.Errorf("dualbench: unknown system %q", f)
+			}
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+		c.systems = out
+		return nil
+	})
 	fs.IntVar(&c.rounds, "rounds", c.rounds, "throughput: repeat every measurement this many times, interleaved, and report medians")
 	fs.IntVar(&c.sessions, "sessions", c.sessions, "idle: sessions to open; resume, chaos: live sessions")
 	fs.IntVar(&c.sources, "sources", c.sources, "spread client source addresses over this many addresses 127.0.0.2 …")

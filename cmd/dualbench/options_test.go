@@ -115,6 +115,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"resume", "-addr", "a:1", "-rate", "-1"}, "-rate"},
 		{[]string{"throughput", "-addr", "a:1", "extra"}, "unexpected"},
 		{[]string{"throughput", "-nosuchflag"}, "not defined"},
+		{[]string{"throughput", "-addr", "a:1", "-systems", "gateway,nginx"}, "unknown system"},
 	}
 	for _, tt := range tests {
 		_, err := parseArgs(tt.args, io.Discard)

@@ -118,3 +118,31 @@ func TestMedianRatio(t *testing.T) {
 		t.Fatalf("ms: %v %v", ms(1500*time.Microsecond), ms(1234567))
 	}
 }
+
+func TestSummarizeThroughput(t *testing.T) {
+	runs := []throughputRun{
+		{System: "tcp-proxy", Transport: "tcp", Size: targetSize, MBps: 1000, ServerCPUPerGB: 0.3},
+		{System: "tcp-proxy", Transport: "tcp", Size: targetSize, MBps: 800, ServerCPUPerGB: 0.5},
+		{System: "tcp-proxy", Transport: "tcp", Size: targetSize, MBps: 5, Error: "dial: refused"}, // ignored
+		{System: "ws-bridge", Transport: "ws", Size: targetSize, MBps: 400},
+		{System: "gateway", Transport: "ws", Size: targetSize, MBps: 450, ServerCPUPerGB: 2},
+		{System: "gateway", Transport: "wss", Size: targetSize, MBps: 300},
+		{System: "gateway", Transport: "ws", Size: 64, MBps: 10},
+	}
+	s := summarizeThroughput(runs, []int{64, targetSize}, []string{"ws", "wss"})
+	if len(s) != 4 {
+		t.Fatalf("%d summaries", len(s))
+	}
+	ws := s[2]
+	if ws.TCPProxyMBps != 900 || ws.TCPProxyCPUPerGB != 0.4 || ws.GatewayVsWSBridge != 1.125 || ws.GatewayVsTCPProxy != 0.5 ||
+		ws.WSBridgeVsTCPProxy != 0.444 || ws.TargetVsWSBridge != "met" || ws.TargetVsTCPProxy != "met" {
+		t.Fatalf("ws summary %+v", ws)
+	}
+	wss := s[3]
+	if wss.WSBridgeMBps != 0 || wss.TargetVsWSBridge != "" || wss.TargetVsTCPProxy != "not met" || wss.GatewayVsTCPProxy != 0.333 {
+		t.Fatalf("wss summary %+v", wss)
+	}
+	if s[0].TargetVsWSBridge != "" || s[0].GatewayMBps != 10 {
+		t.Fatalf("64 B summary %+v", s[0])
+	}
+}

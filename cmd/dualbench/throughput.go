@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,8 +72,11 @@ const (
 // interleaved so that load from other processes spreads over all systems.
 func runThroughput(ctx context.Context, b *bench) (*throughputResult, error) {
 	cfg := b.cfg
-	if err := b.startBaselines(ctx); err != nil {
-		return nil, err
+	has := func(name string) bool { return slices.Contains(cfg.systems, name) }
+	if has("ws-bridge") || has("tcp-proxy") {
+		if err := b.startBaselines(ctx); err != nil {
+			return nil, err
+		}
 	}
 	up := upstreamSink
 	if cfg.upstream == "echo" {
@@ -81,9 +85,17 @@ func runThroughput(ctx context.Context, b *bench) (*throughputResult, error) {
 	res := &throughputResult{}
 	for round := range cfg.rounds {
 		for _, size := range cfg.sizes {
-			systems := []*system{b.tcpProxy()}
+			var systems []*system
+			if has("tcp-proxy") {
+				systems = append(systems, b.tcpProxy())
+			}
 			for _, tr := range cfg.transports {
-				systems = append(systems, b.wsBridge(tr), b.gatewaySystem(tr))
+				if has("ws-bridge") {
+					systems = append(systems, b.wsBridge(tr))
+				}
+				if has("gateway") {
+					systems = append(systems, b.gatewaySystem(tr))
+				}
 			}
 			// Rotate the order per round so no system always runs first.
 			k := round % len(systems)
@@ -132,9 +144,13 @@ func summarizeThroughput(runs []throughputRun, sizes []int, transports []string)
 			s.GatewayVsWSBridge = ratio(s.GatewayMBps, s.WSBridgeMBps)
 			s.GatewayVsTCPProxy = ratio(s.GatewayMBps, s.TCPProxyMBps)
 			s.WSBridgeVsTCPProxy = ratio(s.WSBridgeMBps, s.TCPProxyMBps)
-			if size == targetSize {
-				s.TargetVsWSBridge = metOrNot(s.GatewayVsWSBridge >= targetVsWSBridge)
-				s.TargetVsTCPProxy = metOrNot(s.GatewayVsTCPProxy >= targetVsTCPProxy)
+			if size == targetSize && s.GatewayMBps > 0 {
+				if s.WSBridgeMBps > 0 {
+					s.TargetVsWSBridge = metOrNot(s.GatewayVsWSBridge >= targetVsWSBridge)
+				}
+				if s.TCPProxyMBps > 0 {
+					s.TargetVsTCPProxy = metOrNot(s.GatewayVsTCPProxy >= targetVsTCPProxy)
+				}
 			}
 			out = append(out, s)
 		}
