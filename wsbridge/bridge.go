@@ -212,29 +212,19 @@ func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoi
 			up.close()
 			return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", r.writeErr)
 		case errors.Is(r.readErr, io.EOF): // clean close by the client
-			up.closeWrite()
-			t := time.NewTimer(b.o.CloseTimeout)
-			defer t.Stop()
-			select { // forward the upstream's last bytes
-			case <-u2c:
-			case <-t.C:
-			case <-br.drainCh:
-			case <-ctx.Done():
-			}
+			// Tell the upstream, forward what it still sends, then close.
+			b.finishUpstream(ctx, up, u2c)
 			se.close()
-			up.close()
 			return "client_close", nil
 		default: // the session ended otherwise (expired, closed by the server)
-			up.closeWrite()
-			up.close()
 			se.close()
+			b.finishUpstream(ctx, up, u2c)
 			return "session_end", sessionErr(r.readErr)
 		}
 	case r := <-u2c:
 		if r.writeErr != nil { // the session no longer takes data
-			up.closeWrite()
-			up.close()
 			se.close()
+			b.finishUpstream(ctx, up, resultChan(r))
 			return "session_end", sessionErr(r.writeErr)
 		}
 		// The upstream ended; everything it sent has been handed to the
@@ -258,13 +248,46 @@ func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoi
 		select {
 		case <-c2u:
 		case <-ctx.Done():
+			return "shutdown", ErrBridgerClosed
 		}
-		up.closeWrite()
-		up.close()
+		b.finishUpstream(ctx, up, u2c)
 		return "drain", nil
 	case <-ctx.Done():
 		return "shutdown", ErrBridgerClosed
 	}
+}
+
+func resultChan(r loopResult) <-chan loopResult {
+	ch := make(chan loopResult, 1)
+	ch <- r
+	return ch
+}
+
+// finishUpstream ends the upstream cleanly once nothing more goes to it: it
+// signals the end (TCP CloseWrite, WebSocket close frame, echo EOF), lets
+// the upstream-to-session loop end (forwarding the upstream's last bytes if
+// the session still takes them), discards what a byte-stream upstream still
+// sends until its EOF so that closing sends FIN rather than RST, and closes
+// it. All of it is bounded by Options.CloseTimeout. u2c yields the
+// upstream-to-session loop's result.
+func (b *Bridger) finishUpstream(ctx context.Context, up endpoint, u2c <-chan loopResult) {
+	deadline := time.Now().Add(b.o.CloseTimeout)
+	stream, isStream := up.(*streamEnd)
+	if isStream {
+		stream.c.SetReadDeadline(deadline)
+	}
+	up.closeWrite()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case r := <-u2c:
+		if r.writeErr != nil && isStream { // the session is gone
+			io.Copy(io.Discard, stream.c)
+		}
+	case <-t.C: // the caller closes the session, which ends the loop
+	case <-ctx.Done():
+	}
+	up.close()
 }
 
 // copyLoop copies messages from src to dst until either fails.

@@ -609,3 +609,55 @@ func TestBridgeWSUpstreamMessageTooBig(t *testing.T) {
 		t.Fatalf("got %v, want 4011 upstream message too big", err)
 	}
 }
+
+// TestBridgeDrainChattyUpstream: an upstream that keeps sending when the
+// gateway drains sees a clean end (FIN, then its own close), not a reset.
+func TestBridgeDrainChattyUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readErrs := make(chan error, 1)
+	serveListener(t, ln, func(c net.Conn) {
+		stop := make(chan struct{})
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			buf := make([]byte, 8<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		_, err := io.Copy(io.Discard, c) // nil on the bridge's FIN
+		close(stop)
+		c.(*net.TCPConn).CloseWrite()
+		<-wrote
+		readErrs <- err
+	})
+	b, _ := newBridger(t, []string{"/c=tcp://" + ln.Addr().String()}, nil)
+	client, server := tcpPair(t)
+	sess := newRouteSession(server, "/c")
+	runBridge(t, b, sess)
+	client.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(client, make([]byte, 64<<10)); err != nil { // the upstream is streaming
+		t.Fatal(err)
+	}
+	if err := b.Drain(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-readErrs:
+		if err != nil {
+			t.Fatalf("upstream saw %v, want a clean EOF", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("upstream never saw the end")
+	}
+}
