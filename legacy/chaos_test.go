@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/legacy/legacytest"
 )
@@ -29,7 +31,9 @@ func TestChaosHeavy(t *testing.T) {
 		for _, encrypt := range []bool{false, true} {
 			name := kind + map[bool]string{true: "/encrypted", false: "/plain"}[encrypt]
 			t.Run(name, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
 				e := newEnv(t, kind, ServerOptions{
+					Registerer:       reg,
 					Encrypt:          encrypt,
 					ReconnectWait:    30 * time.Second,
 					HandshakeTimeout: 5 * time.Second,
@@ -81,7 +85,13 @@ func TestChaosHeavy(t *testing.T) {
 				if faults == 0 {
 					t.Fatal("no fault injected")
 				}
-				t.Logf("%d sessions × %d bytes, faults %v", sessions, total, counts)
+				reconnects := metricValue(t, reg, metricHandshakes, map[string]string{"type": "reconnect", "result": "ok"})
+				resent := metricValue(t, reg, metricResent, nil)
+				if reconnects == 0 {
+					t.Fatal("no reconnect happened")
+				}
+				t.Logf("%d sessions × %d bytes, faults %v, reconnects %v, server resent %v bytes",
+					sessions, total, counts, reconnects, resent)
 			})
 		}
 	}
