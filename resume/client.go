@@ -184,7 +184,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	l := newLink(cl.ctx, s, t, res, 0)
 	s.mu.Lock()
 	l.confirm = true
-	s.attachLocked(l, 0) //nolint:errcheck // always in range for a new session
+	s.attachLocked(l, 0, 0) //nolint:errcheck // always in range for a new session
 	s.mu.Unlock()
 	cl.wg.Add(1)
 	go cl.routineSession(s, l)
@@ -309,7 +309,7 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 	}
 	prevSent := s.sent
 	l.confirm = true
-	if err := s.attachLocked(l, sp.delivered); err != nil {
+	if err := s.attachLocked(l, sp.delivered, s.rq.start); err != nil {
 		t.Close(CloseTooFarBehind, "") //nolint:errcheck
 		return nil, err
 	}

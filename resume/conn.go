@@ -78,6 +78,7 @@ func (c *Conn) CloseWithError(code CloseCode, reason string) error {
 		return net.ErrClosed
 	}
 	s.appClosed = true
+	s.discardReceivedLocked()
 	if s.err == nil && s.localClose == nil {
 		s.localClose = &CloseError{Code: code, Reason: truncReason(reason)}
 		s.kickLocked()

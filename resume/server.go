@@ -338,7 +338,7 @@ func (srv *Server) newSession(ctx, hctx context.Context, t Transport, hello clie
 		t.Close(CloseSuperseded, "") //nolint:errcheck
 		return nil, nil, net.ErrClosed
 	}
-	s.attachLocked(l, 0) //nolint:errcheck // 0 is always in range before anything was sent
+	s.attachLocked(l, 0, 0) //nolint:errcheck // 0 is always in range before anything was sent
 	srv.confirmLocked(s)
 	return s, l, nil
 }
@@ -426,7 +426,7 @@ func (srv *Server) resumeSession(ctx, hctx context.Context, t Transport, hello c
 		return nil, nil, &CloseError{Code: CloseReplayedResume}
 	}
 	prevSent := s.sent
-	if err := s.attachLocked(l, peerDelivered); err != nil {
+	if err := s.attachLocked(l, peerDelivered, delivered); err != nil {
 		s.failLocked(err, false)
 		s.mu.Unlock()
 		srv.m.refuse(CloseStatus(err))

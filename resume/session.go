@@ -387,9 +387,21 @@ func (s *session) handleDataLocked(f *frame) error {
 		if s.cfg.m != nil {
 			s.cfg.m.bytesIn.Add(float64(end - next))
 		}
+		if s.appClosed {
+			s.discardReceivedLocked()
+		}
 		s.wakeRecvLocked()
 	}
 	return s.ackLocked(f.ack)
+}
+
+// discardReceivedLocked delivers (drops) everything received, for a session
+// whose application closed: the peer's data is still acknowledged so that
+// its writes and its close complete (docs/protocol.md §5.6).
+func (s *session) discardReceivedLocked() {
+	s.rq.discard(s.rq.end())
+	s.rmsgs.pop(s.rq.start)
+	s.deliveredLocked()
 }
 
 // ackLocked applies the peer's delivered offset.
@@ -523,8 +535,9 @@ func (s *session) setStateLocked(st State) {
 }
 
 // attachLocked makes l the session's transport. The caller has validated
-// the handshake; peerDelivered is where retransmission starts.
-func (s *session) attachLocked(l *link, peerDelivered uint64) error {
+// the handshake; peerDelivered is where retransmission starts, announced is
+// the delivered offset this side told the peer in the handshake.
+func (s *session) attachLocked(l *link, peerDelivered, announced uint64) error {
 	if peerDelivered < s.acked || peerDelivered > s.sq.end() {
 		return &CloseError{Code: CloseTooFarBehind, Reason: "delivered offset outside the held range"}
 	}
@@ -532,7 +545,7 @@ func (s *session) attachLocked(l *link, peerDelivered uint64) error {
 		return err
 	}
 	s.sent = peerDelivered
-	s.ackSent = s.rq.start
+	s.ackSent = announced
 	old := s.link
 	s.link = l
 	if s.ttlTimer != nil {
@@ -542,6 +555,9 @@ func (s *session) attachLocked(l *link, peerDelivered uint64) error {
 		s.setStateLocked(StateConnected)
 	}
 	l.start()
+	if s.rq.start > announced {
+		l.ack = true // delivered more since the handshake: tell the peer
+	}
 	if old != nil {
 		old.closed = true
 		go old.shut(CloseSuperseded, "superseded")
