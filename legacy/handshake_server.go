@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -43,7 +44,11 @@ func (s *Server) handshake(ctx context.Context, conn net.Conn, info Info) (_ *Co
 	if !cut() && err == nil {
 		// The deadline cut the conn just as the handshake finished.
 		err = fmt.Errorf("legacy: handshake: %w", context.DeadlineExceeded)
-		c.detach(t, err)
+		if fresh {
+			c.endWith(ErrSessionLost, "handshake deadline") // never handed out
+		} else {
+			c.detach(t, err)
+		}
 	}
 	if err != nil {
 		return nil, nil, false, err
@@ -54,6 +59,9 @@ func (s *Server) handshake(ctx context.Context, conn net.Conn, info Info) (_ *Co
 
 // refused logs and counts a refused handshake.
 func (s *Server) refused(typ, result string, info Info, err error) {
+	if result == resultIOError && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed)) {
+		result = resultTimeout // the handshake deadline cut a slow or silent client
+	}
 	s.m.handshake(typ, result)
 	s.opts.Logger.Info("legacy: handshake refused", "type", typ, "result", result,
 		"remote", info.RemoteAddr, "route", info.Route, "err", err)

@@ -26,6 +26,7 @@ const (
 	resultBadCounts  = "bad_counts"
 	resultLimit      = "limit"
 	resultIOError    = "io_error"
+	resultTimeout    = "timeout"
 	resultShutdown   = "shutdown"
 	handshakeNew     = "new"
 	handshakeReconn  = "reconnect"

@@ -299,6 +299,7 @@ func TestSilentClientCutOff(t *testing.T) {
 	if n := ts.Sessions(); n != 0 {
 		t.Fatalf("%d sessions after silent clients", n)
 	}
+	waitFor(t, func() bool { return strings.Contains(ts.log.String(), "result="+resultTimeout) }, "timeout log")
 }
 
 func TestSessionLimits(t *testing.T) {
