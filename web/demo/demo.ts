@@ -88,7 +88,7 @@ function refresh(): void {
   ui.replayed.textContent = fmtBytes(st.replayedBytes);
   ui.dups.textContent = fmtBytes(st.duplicateBytes);
   ui.buffered.textContent = fmtBytes(sock.bufferedAmount);
-  ui.suite.textContent = `Noise ${st.pattern} · ${st.suite}`;
+  ui.suite.textContent = `Noise ${st.pattern} · ${st.suite.includes("AESGCM") ? "AES-256-GCM" : "ChaCha20-Poly1305"}`;
   ui.sessionId.textContent = sock.sessionId ? `session ${sock.sessionId}` : "no session";
 }
 setInterval(refresh, 250);
