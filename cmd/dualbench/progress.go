@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// progress prints a status line about once a second until stop. The status
+// progress prints a status line about once a second until stop, and a
+// last one when it stops (so even a short phase reports once). The status
 // function is called from progress's own goroutine, so it must be safe to
 // call concurrently with the scenario (read atomics).
 type progress struct {
@@ -27,12 +28,14 @@ func startProgress(w io.Writer, label string, status func() string) *progress {
 		defer close(p.done)
 		t := time.NewTicker(progressInterval)
 		defer t.Stop()
+		line := func() { fmt.Fprintf(w, "%-28s %6.1fs  %s\n", label, time.Since(start).Seconds(), status()) }
 		for {
 			select {
 			case <-p.stopCh:
+				line()
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "%-28s %6.1fs  %s\n", label, time.Since(start).Seconds(), status())
+				line()
 			}
 		}
 	}()

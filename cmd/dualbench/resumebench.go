@@ -69,13 +69,13 @@ func runResume(ctx context.Context, b *bench, rep *report) (*resumeResult, error
 		s.start(liveOptions{maxSize: b.cfg.sizes[0], rate: b.cfg.rate, seed: b.cfg.seed})
 	}
 	sleepCtx(ctx, b.cfg.warmup)
+	var kills atomic.Int64
 	prog := startProgress(b.log, "resume", func() string {
-		return fmt.Sprintf("%d kills, %d measured", res.Kills, dial.count())
+		return fmt.Sprintf("%d kills, %d measured", kills.Load(), dial.count())
 	})
 	tick := time.NewTicker(b.cfg.killEvery)
 	end := time.NewTimer(b.cfg.duration)
 	next := 0
-	var kills atomic.Int64
 loop:
 	for {
 		select {
@@ -97,7 +97,6 @@ loop:
 			}
 			break
 		}
-		res.Kills = kills.Load()
 	}
 	tick.Stop()
 	end.Stop()
