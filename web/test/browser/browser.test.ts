@@ -238,3 +238,68 @@ test("the demo page renders, echoes, survives a cut and verifies a bulk echo (sc
   writeFileSync(path.join(results, "demo-mobile.png"), await page.screenshot({ fullPage: true }));
   await page.close();
 });
+
+test("online, visibilitychange and pageshow end the backoff wait at once", { timeout: 180_000 }, async () => {
+  const page = await open(`http://${HOST}:${srv.port}/`);
+  const r = await page.evaluate(async (key) => {
+    const spec = "/dualgate.js";
+    const lib = await import(spec);
+    const good = `ws://${location.host}/stream`;
+    const bad = `ws://${location.hostname}:1/stream`; // nothing listens on port 1
+    let useGood = true;
+    // Backoff delays of up to ten minutes: only the page events can explain a prompt resume.
+    const ws = lib.connect(() => (useGood ? good : bad), { serverKey: key, backoff: { initialDelay: 600_000, maxDelay: 600_000 } });
+    await ws.opened;
+    let lost = 0;
+    ws.addEventListener("transportclose", () => lost++);
+    const out: { event: string; resumeMs: number }[] = [];
+    const events: [string, () => void][] = [
+      ["online", () => window.dispatchEvent(new Event("online"))],
+      ["visibilitychange", () => document.dispatchEvent(new Event("visibilitychange"))],
+      ["pageshow", () => window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }))],
+    ];
+    for (const [name, fire] of events) {
+      useGood = false;
+      const before = lost;
+      ws.dropTransport();
+      // Wait for the immediate retry to fail too: the client now sleeps in backoff.
+      while (lost < before + 2) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
+      useGood = true;
+      const t0 = performance.now();
+      const resumed = new Promise((res) => ws.addEventListener("resumed", res, { once: true }));
+      fire();
+      await resumed;
+      out.push({ event: name, resumeMs: performance.now() - t0 });
+    }
+    ws.close();
+    return { out, visible: document.visibilityState };
+  }, srv.key);
+  assert.equal(r.visible, "visible");
+  assert.deepEqual(r.out.map((x) => x.event), ["online", "visibilitychange", "pageshow"]);
+  for (const x of r.out) assert.ok(x.resumeMs < 30_000, `${x.event}: resumed after ${x.resumeMs} ms`);
+  await page.close();
+});
+
+test("two tabs never share a session; a cut in one leaves the other alone", { timeout: 120_000 }, async () => {
+  const pages = [await open(`https://127.0.0.1:${srv.port}/`), await open(`https://127.0.0.1:${srv.port}/`)];
+  const start = (p: Page) => p.evaluate(async (key) => {
+    const spec = "/dualgate.js";
+    const lib = await import(spec);
+    const ws = lib.connect(`wss://${location.host}/stream`, { serverKey: key });
+    (window as unknown as { ws: unknown }).ws = ws;
+    await ws.opened;
+    return ws.sessionId as string;
+  }, srv.key);
+  const [a, b] = [await start(pages[0]!), await start(pages[1]!)];
+  assert.notEqual(a, b);
+  await pages[0]!.evaluate(async () => {
+    const ws = (window as unknown as { ws: { dropTransport(): void; addEventListener(t: string, f: () => void, o: unknown): void } }).ws;
+    const r = new Promise<void>((res) => ws.addEventListener("resumed", () => res(), { once: true }));
+    ws.dropTransport();
+    await r;
+  });
+  const stats = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as { ws: { stats: { resumes: number }; sessionId: string } }).ws.stats.resumes)));
+  assert.deepEqual(stats, [1, 0]);
+  for (const p of pages) await p.close();
+});
