@@ -131,7 +131,11 @@ func TestChaosHeavy(t *testing.T) {
 					fail(fmt.Errorf("server %d: want EOF, got %d %v", idx, n, err))
 				}
 				inner.Wait()
+				closeStart := time.Now()
 				c.Close()
+				if d := time.Since(closeStart); d > 10*time.Second {
+					fail(fmt.Errorf("server %d (%s): close took %v", idx, c.SessionID(), d))
+				}
 			}()
 		}
 	}()
@@ -217,8 +221,12 @@ func TestChaosHeavy(t *testing.T) {
 				fail(fmt.Errorf("client %d: read: %w", i, err))
 			}
 			inner.Wait()
+			closeStart := time.Now()
 			if err := c.Close(); err != nil {
 				fail(fmt.Errorf("client %d: close: %w", i, err))
+			}
+			if d := time.Since(closeStart); d > 10*time.Second {
+				fail(fmt.Errorf("client %d (%s): close took %v", i, c.SessionID(), d))
 			}
 			if err := c.Err(); err != nil && !errors.Is(err, errClosedForTest) && !isClosed(err) {
 				fail(fmt.Errorf("client %d: session ended with %w", i, err))
