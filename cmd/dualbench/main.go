@@ -117,6 +117,8 @@ type cfgInfo struct {
 	Suite      string   `json:"suite"`
 	Pattern    string   `json:"pattern"`
 	Seed       uint64   `json:"seed"`
+	KillEvery  string   `json:"kill_every,omitempty"`
+	Rate       int      `json:"rate,omitempty"`
 	Flags      []string `json:"gateway_flags,omitempty"`
 }
 
@@ -146,8 +148,12 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 		Duration: cfg.duration.String(), Warmup: cfg.warmup.String(), Conns: cfg.conns, Sizes: cfg.sizes,
 		Transports: cfg.transports, Upstream: cfg.upstream, Rounds: cfg.rounds, Sessions: cfg.sessions,
 		Sources: cfg.sources, Suite: cfg.suite, Pattern: "NN", Seed: cfg.seed, Flags: cfg.gatewayFlags,
+		Rate: cfg.rate,
 	}}
 	rep.Date = rep.started.UTC().Format(time.RFC3339)
+	if cfg.scenario == "resume" || cfg.scenario == "chaos" {
+		rep.Config.KillEvery = cfg.killEvery.String()
+	}
 	if cfg.serverKey != "" {
 		rep.Config.Pattern = "NK"
 	}
