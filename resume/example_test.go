@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/dualgate/dualgate/resume"
 )
@@ -80,4 +83,37 @@ func Example() {
 	defer cancel2()
 	srv.Shutdown(shutdownCtx)
 	// Output: true hello
+}
+
+// ExampleServer_ServeTransport shows the gateway's WebSocket handler: it
+// upgrades with the dualgate.v1 subprotocol and hands the connection to the
+// server, while an Accept loop bridges each new session by its route.
+func ExampleServer_ServeTransport() {
+	key, _ := resume.GenerateKey()
+	srv, _ := resume.NewServer(&resume.ServerOptions{Key: key})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{resume.Subprotocol}})
+		if err != nil {
+			return
+		}
+		if c.Subprotocol() != resume.Subprotocol {
+			c.Close(websocket.StatusCode(resume.CloseNotDualgate), "dualgate.v1 subprotocol required")
+			return
+		}
+		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+		// Blocks while the transport is in use; the session outlives it.
+		srv.ServeTransport(r.Context(), resume.WebSocketTransport(c),
+			resume.TransportInfo{Route: r.URL.Path, RemoteAddr: ap, Secure: r.TLS != nil})
+	})
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return // net.ErrClosed after Shutdown or Close
+			}
+			fmt.Println("new session on", c.Info().Route) // bridge c to the route's upstream
+		}
+	}()
+	_ = http.ListenAndServe // serve handler on the gateway's HTTP server
+	_ = handler
 }
