@@ -29,6 +29,9 @@ func newPattern(idx uint64, dir byte) *pattern {
 
 func (p *pattern) fill(b []byte) { p.r.Read(b) } //nolint:errcheck // never fails
 
+// verified counts the bytes checked by verifyRead in this process.
+var verified atomic.Int64
+
 // verifyRead reads exactly n bytes from r and checks them against the pattern.
 func verifyRead(r io.Reader, p *pattern, n int) error {
 	buf := make([]byte, 32<<10)
@@ -42,6 +45,7 @@ func verifyRead(r io.Reader, p *pattern, n int) error {
 				return fmt.Errorf("byte mismatch in [%d, %d)", got, got+m)
 			}
 			got += m
+			verified.Add(int64(m))
 		}
 		if err != nil {
 			return fmt.Errorf("after %d of %d bytes: %w", got, n, err)
@@ -68,6 +72,7 @@ func TestChaosHeavy(t *testing.T) {
 	sessions := testenv.Scale(100, 12)
 	total := testenv.Scale(256<<20, 32<<20)
 	per := total / sessions / 2
+	verified.Store(0)
 	key, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -255,8 +260,11 @@ func TestChaosHeavy(t *testing.T) {
 	}
 	a1, k1, b1 := ptcp.Stats()
 	a2, k2, b2 := pws.Stats()
-	t.Logf("%d sessions, %d MiB per direction each; transports accepted %d, killed %d, blackholed %d; detaches seen by clients %d",
-		sessions, per>>20, a1+a2, k1+k2, b1+b2, resumes.Load())
+	t.Logf("%d sessions, %d KiB per direction each, %d MiB verified; transports accepted %d, killed %d, blackholed %d; detaches seen by clients %d",
+		sessions, per>>10, verified.Load()>>20, a1+a2, k1+k2, b1+b2, resumes.Load())
+	if v := verified.Load(); v != int64(sessions*per*2) {
+		t.Fatalf("verified %d bytes, want %d", v, sessions*per*2)
+	}
 	if k1+k2 == 0 || b1+b2 == 0 || resumes.Load() == 0 {
 		t.Fatalf("no faults were injected")
 	}
