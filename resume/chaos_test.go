@@ -71,7 +71,7 @@ func writePattern(w io.Writer, p *pattern, n int) error {
 func TestChaosHeavy(t *testing.T) {
 	sessions := testenv.Scale(100, 12)
 	total := testenv.Scale(256<<20, 32<<20)
-	per := total / sessions / 2
+	per := (total + 2*sessions - 1) / (2 * sessions) // at least total bytes in all
 	verified.Store(0)
 	key, err := GenerateKey()
 	if err != nil {
