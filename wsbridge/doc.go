@@ -59,10 +59,12 @@
 //
 // # Shutdown
 //
-// Handler.Shutdown stops upgrades; Bridger.Drain tells clients 1001 and
-// closes upstreams cleanly; resume.Server.Shutdown (or Close) ends what is
-// left and makes Serve return; then the HTTP servers. Close is the hard form
-// of each.
+// Bridger.Drain first: clients are told 1001 after what they sent reached
+// their upstream, and upstreams are closed cleanly. Then
+// resume.Server.Shutdown (or Close), which refuses new sessions, ends what is
+// left and makes Serve return; then Handler.Shutdown, which refuses new
+// upgrades and waits for the transports (net/http does not wait for hijacked
+// connections); then the HTTP servers. Close is the hard form of each.
 //
 // # Measurements
 //
