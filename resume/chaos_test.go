@@ -154,11 +154,17 @@ func TestChaosHeavy(t *testing.T) {
 			select {
 			case <-done:
 				return
-			case <-time.After(time.Duration(30+rand.IntN(200)) * time.Millisecond):
+			case <-time.After(time.Duration(20+rand.IntN(150)) * time.Millisecond):
 			}
 			p := ptcp
 			if rand.IntN(2) == 0 {
 				p = pws
+			}
+			if _, _, b1 := ptcp.Stats(); b1 == 0 {
+				ptcp.BlackholeRandom(0.2) // make sure half-open transports are part of every run
+			}
+			if _, _, b2 := pws.Stats(); b2 == 0 {
+				pws.BlackholeRandom(0.2)
 			}
 			switch rand.IntN(6) {
 			case 0:
