@@ -318,14 +318,21 @@ export class DualgateSocket extends EventTarget {
     if (this.t) this.lose(this.t, 0, "dropped by the application");
   }
 
-  /** ping sends a PING and resolves with the round-trip time in ms. */
+  /** ping sends a PING and resolves with the round-trip time in ms; it rejects after deadPeerTimeout without answer. */
   ping(): Promise<number> {
     return new Promise((resolve, reject) => {
       if (!this.t?.ready) {
         reject(new Error("dualgate: no open transport"));
         return;
       }
-      const onRtt = (e: Event) => resolve((e as RttEvent).rtt);
+      const onRtt = (e: Event) => {
+        clearTimeout(timer);
+        resolve((e as RttEvent).rtt);
+      };
+      const timer = setTimeout(() => {
+        this.removeEventListener("rtt", onRtt);
+        reject(new Error("dualgate: no PONG"));
+      }, this.o.deadPeerTimeout);
       this.addEventListener("rtt", onRtt, { once: true });
       this.sendPing();
     });

@@ -135,7 +135,7 @@ export declare class DualgateSocket extends EventTarget {
      * would; the session resumes on a new one. For demos and tests.
      */
     dropTransport(): void;
-    /** ping sends a PING and resolves with the round-trip time in ms. */
+    /** ping sends a PING and resolves with the round-trip time in ms; it rejects after deadPeerTimeout without answer. */
     ping(): Promise<number>;
     /** messages returns a ReadableStream of the messages that arrive from now on; it ends when the session ends. */
     messages(): ReadableStream<string | Uint8Array>;

@@ -17,3 +17,9 @@ test("the bundle loads as an ES module and exports the API", async () => {
   }
   assert.equal(mod.SUBPROTOCOL, "dualgate.v1");
 });
+
+test("sources, demo and tests type-check (tsc --noEmit, strict)", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.check.json"], { cwd: root, stdio: "inherit" });
+});
