@@ -630,10 +630,18 @@ export class DualgateSocket extends EventTarget {
     if (t.dead || this.endInfo) return false;
     if (msg.length > 0 && msg[0] === MSG_REFUSE) {
       const r = decodeRefuse(msg);
+      const lc = this.stream.localCloseInfo;
+      if (r.code === CloseCode.UnknownSession && t.resume && lc && this.stream.closeWasSent) {
+        // The server completed the close exchange and forgot the session;
+        // only its answer was lost with the transport (docs/protocol.md §5.6).
+        this.end(lc.code, lc.reason, true);
+        return false;
+      }
       if (r.code === CloseCode.UnknownSession && t.resume && !this.serverHeard) {
-        // The first transport died before its CONFIRM reached the server, so the
-        // server never created the session and delivered nothing: start it anew
-        // and send everything again.
+        // The server has forgotten a session it never sent us anything on (a
+        // server keeps even unconfirmed sessions, §4.4, so this means a restart
+        // or a server that creates sessions at CONFIRM): it delivered nothing,
+        // so start the session anew and send everything again.
         this.sid = undefined;
         this.resumeSecret = undefined;
         this.resumeCounter = 0;
@@ -670,7 +678,7 @@ export class DualgateSocket extends EventTarget {
     let replay = 0;
     if (t.resume) {
       if (!equalBytes(p.sessionId, this.sid!)) {
-        this.end(CloseCode.TooFarBehind, "server hello echoes another session ID", false);
+        this.end(CloseCode.ProtocolError, "server hello echoes another session ID", false);
         return false;
       }
       try {

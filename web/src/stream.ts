@@ -88,6 +88,11 @@ export class Stream {
     return this.sendEnd - this.acked;
   }
 
+  /** closeWasSent reports whether our CLOSE went out on some transport. */
+  get closeWasSent(): boolean {
+    return this.closeEverSent;
+  }
+
   /** closing reports whether a local CLOSE is queued or sent. */
   get closing(): boolean {
     return this.localClose !== undefined;

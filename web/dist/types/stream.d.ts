@@ -63,6 +63,8 @@ export declare class Stream {
     constructor(opts: StreamOptions);
     /** bufferedAmount is the number of queued bytes the peer has not acknowledged. */
     get bufferedAmount(): number;
+    /** closeWasSent reports whether our CLOSE went out on some transport. */
+    get closeWasSent(): boolean;
     /** closing reports whether a local CLOSE is queued or sent. */
     get closing(): boolean;
     /** queueMessage appends one application message; empty messages are not sent. */

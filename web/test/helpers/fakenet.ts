@@ -104,6 +104,8 @@ export class TestServer {
   silent = false;
   /** refuseNext makes the next hello get a refusal. */
   refuseNext?: { code: number; reason: string };
+  /** swallowCloseAnswer loses the server's answer to a client CLOSE with its transport. */
+  swallowCloseAnswer = false;
   /** echo sends every message back (default true). */
   echo = true;
   received: { data: Uint8Array; text: boolean }[] = [];
@@ -268,7 +270,14 @@ class ServerConn implements Handler {
   pump(): void {
     const s = this.session;
     if (!s || s.conn !== this || this.state !== "open") return;
-    for (let f = s.stream.pull(); f; f = s.stream.pull()) this.sendFrame(f);
+    for (let f = s.stream.pull(); f; f = s.stream.pull()) {
+      if (f.type === 0x15 && s.stream.over && this.srv.swallowCloseAnswer) {
+        this.srv.sessions.delete(toHex(s.id));
+        this.ws.serverClose(1006);
+        return;
+      }
+      this.sendFrame(f);
+    }
     if (s.stream.ackPending && !s.ackTimer) {
       s.ackTimer = setTimeout(() => {
         s.ackTimer = undefined;

@@ -236,3 +236,15 @@ test("oversized incoming messages end the session with 1009", async () => {
   ws.send(new Uint8Array(2000)); // echoed back, too big for us
   assert.equal((await c).code, 1009);
 });
+
+test("a close whose answer was lost ends cleanly when the resume finds the session gone (4000)", async () => {
+  const { srv, ws } = setup();
+  await ws.opened;
+  await until(() => srv.sessions.size === 1, "CONFIRM at the server");
+  srv.swallowCloseAnswer = true;
+  const c = closed(ws);
+  ws.close(1000, "bye");
+  const ev = await c;
+  assert.deepEqual([ev.code, ev.reason, ev.wasClean], [1000, "bye", true]);
+  assert.ok(srv.handshakes >= 2, "the client resumed to get the answer");
+});
