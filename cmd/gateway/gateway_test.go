@@ -1,67 +1,33 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/dualgate/dualgate/internal/testenv"
+	"github.com/dualgate/dualgate/resume"
 )
-
-const testWait = 60 * time.Second // generous: the machine is shared
-
-func newTestGateway(t *testing.T, args ...string) *gateway {
-	t.Helper()
-	cfg, err := parseConfig(append([]string{"-listen", "127.0.0.1:0"}, args...), envMap(map[string]string{"HOME": t.TempDir()}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- g.serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		if err := g.shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return g
-}
 
 // client is one kind of client of the mixed test.
 type client struct {
 	name string
-	run  func(ctx context.Context, addr string, pool *x509.CertPool) error
+	run  func(ctx context.Context, g *testGateway, pool *x509.CertPool) error
 }
 
-func httpGet(version uint16, scheme string) func(context.Context, string, *x509.CertPool) error {
-	return func(ctx context.Context, addr string, pool *x509.CertPool) error {
-		tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version}}
+func httpGet(version uint16, scheme string) func(context.Context, *testGateway, *x509.CertPool) error {
+	return func(ctx context.Context, g *testGateway, pool *x509.CertPool) error {
+		tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: version, MaxVersion: version}}
 		defer tr.CloseIdleConnections()
-		req, _ := http.NewRequestWithContext(ctx, "GET", scheme+"://"+addr+"/healthz", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", g.url(scheme, "/healthz"), nil)
 		resp, err := (&http.Client{Transport: tr}).Do(req)
 		if err != nil {
 			return err
@@ -78,24 +44,23 @@ func httpGet(version uint16, scheme string) func(context.Context, string, *x509.
 	}
 }
 
-func wsEcho(scheme string) func(context.Context, string, *x509.CertPool) error {
-	return func(ctx context.Context, addr string, pool *x509.CertPool) error {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-		defer tr.CloseIdleConnections()
-		c, _, err := websocket.Dial(ctx, scheme+"://"+addr+"/echo", &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+// sessionEcho opens a resumable session on /stream (built-in echo) and
+// does one round trip.
+func sessionEcho(scheme string) func(context.Context, *testGateway, *x509.CertPool) error {
+	return func(ctx context.Context, g *testGateway, pool *x509.CertPool) error {
+		u := g.url(scheme, "/stream")
+		if scheme == "tcp" || scheme == "tls" {
+			u = g.url(scheme, "")
+		}
+		c, err := resume.Dial(ctx, u, dialOpts(pool, g.key.PublicString()))
 		if err != nil {
 			return err
 		}
-		defer c.CloseNow()
-		msg := []byte("hello over " + scheme)
-		if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+		defer c.CloseWithError(resume.CloseNormal, "")
+		if err := echoRoundTrip(ctx, c, []byte("hello over "+scheme)); err != nil {
 			return err
 		}
-		_, got, err := c.Read(ctx)
-		if err != nil || string(got) != string(msg) {
-			return fmt.Errorf("echo %q, %v", got, err)
-		}
-		return c.Close(websocket.StatusNormalClosure, "")
+		return c.Close()
 	}
 }
 
@@ -103,29 +68,25 @@ var mixedClients = []client{
 	{"http", httpGet(0, "http")},
 	{"tls1.2", httpGet(tls.VersionTLS12, "https")},
 	{"tls1.3", httpGet(tls.VersionTLS13, "https")},
-	{"ws", wsEcho("ws")},
-	{"wss", wsEcho("wss")},
-}
-
-func certPool(g *gateway) *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(g.tls.Certificates[0].Leaf)
-	return pool
+	{"ws", sessionEcho("ws")},
+	{"wss", sessionEcho("wss")},
+	{"tcp", sessionEcho("tcp")},
+	{"tls", sessionEcho("tls")},
 }
 
 // TestHeavyMixedClients starts many clients of every kind at once against
-// one port: Go HTTP, Go TLS 1.2 and 1.3, coder/websocket over ws:// and
-// wss://. Every one must be served.
+// one port: Go HTTP, Go TLS 1.2 and 1.3, resumable sessions over ws://,
+// wss://, tcp:// and tls://. Every one must be served.
 func TestHeavyMixedClients(t *testing.T) {
 	n := testenv.Scale(1000, 200)
 	// A generous sniff deadline: under -race on a loaded machine a client can
 	// take seconds to build its ClientHello (ML-KEM key generation), and a
 	// TLS client silent past the deadline before any handshake completed
-	// from its IP is, by design, sent to plain HTTP (the ambiguous path,
-	// tested on its own in tlsmux and listener).
-	g := newTestGateway(t, "-max-conns-per-ip=-1", "-max-conns=-1", "-tls-handshake-timeout=50s", "-sniff-timeout=50s")
-	addr, pool := g.addr().String(), certPool(g)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*testWait)
+	// from its IP is, by design, sent to plain HTTP.
+	g := newTestGateway(t, "-max-conns-per-ip=-1", "-max-conns=-1", "-max-sessions-per-ip=100000",
+		"-tls-handshake-timeout=50s", "-sniff-timeout=50s", "-handshake-timeout=50s")
+	pool := g.pool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testWait)
 	defer cancel()
 	start := make(chan struct{})
 	errs := make([]error, n)
@@ -133,7 +94,7 @@ func TestHeavyMixedClients(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = mixedClients[i%len(mixedClients)].run(ctx, addr, pool)
+			errs[i] = mixedClients[i%len(mixedClients)].run(ctx, g, pool)
 		})
 	}
 	close(start)
@@ -147,14 +108,15 @@ func TestHeavyMixedClients(t *testing.T) {
 			}
 		}
 	}
+	_, body := get(t, g.url("http", "/metrics"), nil)
 	if failed > 0 {
-		t.Logf("server-side view:\n%s", metricLines(get(t, "http://"+addr+"/metrics"), "rejections", "outcomes", "failures", "handshakes_total"))
+		t.Logf("server-side view:\n%s", metricLines(body, "rejections", "outcomes", "failures", "handshakes_total", "refused"))
 		t.Fatalf("%d of %d clients failed", failed, n)
 	}
 	// Every kind shows in the metrics.
-	body := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{`dualgate_listener_connections_total{kind="tls",layer="tcp"}`, `dualgate_tls_handshakes_total{alpn="",version="TLS 1.2"}`,
-		`dualgate_listener_connections_total{kind="http",layer="tls"}`, "go_goroutines", "process_open_fds"} {
+		`dualgate_listener_connections_total{kind="http",layer="tls"}`, `dualgate_listener_connections_total{kind="stream",layer="tls"}`,
+		`dualgate_listener_connections_total{kind="stream",layer="tcp"}`, "dualgate_wsbridge_bytes_total", "go_goroutines", "process_open_fds"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -163,188 +125,64 @@ func TestHeavyMixedClients(t *testing.T) {
 
 func TestMixedClientsOnce(t *testing.T) {
 	g := newTestGateway(t, "-sniff-timeout=50s")
+	pool := g.pool(t)
 	for _, c := range mixedClients {
 		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		if err := c.run(ctx, g.addr().String(), certPool(g)); err != nil {
+		if err := c.run(ctx, g, pool); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
 		cancel()
 	}
 }
 
-// TestShutdownClosesWebSockets checks that shutdown ends an open echo
-// WebSocket with "going away" instead of waiting for it.
-func TestShutdownClosesWebSockets(t *testing.T) {
-	cfg, err := parseConfig([]string{"-listen", "127.0.0.1:0"}, envMap(map[string]string{"HOME": t.TempDir()}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- g.serve() }()
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+g.addr().String()+"/echo", nil)
+// TestPlainWebSocketGets4012 checks that a WebSocket client that does not
+// speak the protocol is told so, and that an unknown path is 404.
+func TestPlainWebSocketGets4012(t *testing.T) {
+	g := newTestGateway(t)
+	ctx := testCtx(t)
+	c, _, err := websocket.Dial(ctx, g.url("ws", "/stream"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if err := c.Write(ctx, websocket.MessageText, []byte("x")); err != nil {
-		t.Fatal(err)
+	_, _, err = c.Read(ctx)
+	if code := websocket.CloseStatus(err); code != 4012 {
+		t.Fatalf("plain WebSocket on a route: %v, want close 4012", err)
 	}
-	if _, _, err := c.Read(ctx); err != nil {
-		t.Fatal(err)
-	}
-	readErr := make(chan error, 1)
-	go func() { _, _, err := c.Read(ctx); readErr <- err }()
-	if err := g.shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	if err := <-readErr; websocket.CloseStatus(err) != websocket.StatusGoingAway {
-		t.Fatalf("read after shutdown: %v", err)
+	if code, _ := get(t, g.url("http", "/nope"), nil); code != http.StatusNotFound {
+		t.Fatalf("unknown path: %d, want 404", code)
 	}
 }
 
-func get(t *testing.T, url string) string {
-	t.Helper()
-	c := &http.Client{Timeout: testWait, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return string(b)
-}
-
-// TestBinary builds and runs the real gateway with no flags (the port comes
-// from DUALGATE_LISTEN, so that the test can use a free one), reads the
-// URLs it prints, does a ws:// and a wss:// echo, and stops it with SIGTERM.
-func TestBinary(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	bin := filepath.Join(t.TempDir(), "gateway")
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
-	// Environment only, no flags. A long sniff deadline because this test's
-	// own (race-built) clients can be slow to send their ClientHello.
-	cmd.Env = append(os.Environ(), "DUALGATE_LISTEN=127.0.0.1:0", "DUALGATE_SNIFF_TIMEOUT=60s", "XDG_DATA_HOME="+t.TempDir())
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
+// TestHTTPEndpoints checks the demo page, the client bundle, health,
+// readiness (503 while draining) and metrics on one port, over http and
+// https.
+func TestHTTPEndpoints(t *testing.T) {
+	g := newTestGateway(t)
+	pool := g.pool(t)
+	for _, scheme := range []string{"http", "https"} {
+		code, body := get(t, g.url(scheme, "/"), pool)
+		if code != 200 || !strings.Contains(body, "<html") || !strings.Contains(body, g.key.PublicString()) {
+			t.Errorf("%s /: %d, demo page with the server key expected:\n%.300s", scheme, code, body)
 		}
-	}()
-
-	urls := make(chan []string, 1)
-	go func() {
-		var found []string
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "try: "); ok {
-				found = append(found, u)
-				if len(found) == 2 {
-					urls <- found
-				}
-			}
+		if code, body := get(t, g.url(scheme, "/dualgate.js"), pool); code != 200 || !strings.Contains(body, "connect") {
+			t.Errorf("%s /dualgate.js: %d", scheme, code)
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var u []string
-	select {
-	case u = <-urls:
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("gateway exited early: %v\n%s", err, stderr.String())
-	case <-time.After(testWait):
-		t.Fatalf("gateway printed no URLs\n%s", stderr.String())
-	}
-	if !strings.HasPrefix(u[0], "ws://127.0.0.1:") || !strings.HasPrefix(u[1], "wss://127.0.0.1:") {
-		t.Fatalf("URLs %q", u)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	var leaf *x509.Certificate
-	tlsCfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
-		leaf = cs.PeerCertificates[0]
-		return nil
-	}}
-	for _, url := range u {
-		tr := &http.Transport{TLSClientConfig: tlsCfg}
-		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
-		if err != nil {
-			t.Fatalf("dial %s: %v\n%s", url, err, stderr.String())
+		if code, body := get(t, g.url(scheme, "/healthz"), pool); code != 200 || body != "ok\n" {
+			t.Errorf("%s /healthz: %d %q", scheme, code, body)
 		}
-		if err := c.Write(ctx, websocket.MessageText, []byte(url)); err != nil {
-			t.Fatal(err)
-		}
-		if _, b, err := c.Read(ctx); err != nil || string(b) != url {
-			t.Fatalf("echo on %s: %q, %v", url, b, err)
-		}
-		_ = c.Close(websocket.StatusNormalClosure, "")
-		tr.CloseIdleConnections()
-	}
-	if leaf == nil || leaf.VerifyHostname("localhost") != nil {
-		t.Fatal("wss certificate is not for localhost")
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(u[0], "ws://"), "/echo")
-	if body := get(t, "https://"+host+"/metrics"); !strings.Contains(body, "dualgate_tls_handshakes_total") {
-		t.Fatal("metrics lack dualgate_tls_handshakes_total")
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Fatalf("gateway exit: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(testWait):
-		t.Fatalf("gateway did not stop on SIGTERM\n%s", stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "gateway: stopped") {
-		t.Fatalf("no shutdown log:\n%s", stderr.String())
-	}
-}
-
-// metricLines returns the non-zero sample lines of the metrics whose names
-// contain one of subs, to explain a failure.
-func metricLines(body string, subs ...string) string {
-	var out []string
-	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, "#") || strings.HasSuffix(line, " 0") {
-			continue
-		}
-		for _, s := range subs {
-			if strings.Contains(line, s) {
-				out = append(out, line)
-				break
-			}
+		if code, body := get(t, g.url(scheme, "/readyz"), pool); code != 200 || body != "ready\n" {
+			t.Errorf("%s /readyz: %d %q", scheme, code, body)
 		}
 	}
-	return strings.Join(out, "\n")
+	_, metrics := get(t, g.url("http", "/metrics"), nil)
+	for _, want := range []string{"dualgate_resume_", "dualgate_wsbridge_", "dualgate_certs_expiry_timestamp_seconds", "dualgate_listener_"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	g.draining.Store(true)
+	if code, body := get(t, g.url("http", "/readyz"), nil); code != http.StatusServiceUnavailable || body != "draining\n" {
+		t.Errorf("/readyz while draining: %d %q", code, body)
+	}
 }

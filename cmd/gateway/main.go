@@ -1,6 +1,7 @@
 // Command gateway runs Dualgate: ws:// and wss:// (and the resumable byte
-// stream) on one TCP port. Run it with -help for the flags; every flag
-// -some-name is also read from the environment variable DUALGATE_SOME_NAME.
+// stream) on one TCP port, each session bridged to its route's upstream.
+// Run it with -help for the flags; every flag -some-name is also read from
+// the environment variable DUALGATE_SOME_NAME and from the -config file.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -22,8 +24,11 @@ func main() {
 	}
 }
 
-// run parses the configuration, serves until SIGINT or SIGTERM, then shuts
-// down gracefully.
+// startTimeout bounds the start-up work (loading or creating certificates).
+const startTimeout = 2 * time.Minute
+
+// run parses the configuration, serves until SIGINT or SIGTERM, then drains.
+// SIGHUP reloads the certificates and the routes.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -33,35 +38,87 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Signals are registered before the port is bound, so that a SIGTERM
+	// right after start-up drains instead of killing.
+	stopc := make(chan os.Signal, 2)
+	signal.Notify(stopc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stopc)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	g, err := newGateway(cfg, log)
+	sctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	g, err := newGateway(sctx, cfg, log)
+	cancel()
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.serve() }()
-	ws, wss := g.urls()
-	log.Info("gateway: serving", "addr", g.addr().String(), "data_dir", cfg.DataDir)
-	fmt.Fprintf(stdout, "Dualgate listening on %s\n  try: %s\n  try: %s\n", g.addr(), ws, wss)
+	log.Info("gateway: serving", "addr", g.addr().String(), "data_dir", cfg.DataDir, "tls", cfg.tlsMode.String(), "routes", routeList(cfg.routes), "legacy", cfg.Legacy)
+	printBanner(stdout, g)
 
-	select {
-	case err := <-errc:
-		_ = g.shutdown(context.Background())
-		return err
-	case <-ctx.Done():
+	for {
+		select {
+		case err := <-errc:
+			log.Error("gateway: serving failed", "err", err)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+			_ = g.shutdown(ctx)
+			cancel()
+			return err
+		case <-hup:
+			log.Info("gateway: SIGHUP: reloading certificates and configuration")
+			ncfg, err := parseConfig(args, getenv, io.Discard)
+			if err != nil {
+				log.Error("gateway: reload: configuration refused, routes kept", "err", err)
+				ncfg = nil
+			}
+			_ = g.reload(ncfg)
+			continue
+		case sig := <-stopc:
+			log.Info("gateway: draining", "signal", sig.String(), "timeout", cfg.DrainTimeout)
+		}
+		break
 	}
-	stop() // a second signal kills the process the default way
-	log.Info("gateway: shutting down", "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	signal.Stop(stopc) // a second signal kills the process the default way
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	err = g.shutdown(sctx)
+	err = g.shutdown(ctx)
 	if serr := <-errc; err == nil {
 		err = serr
 	}
 	log.Info("gateway: stopped", "err", err)
 	return err
+}
+
+// printBanner prints what a new user needs: where to point a browser and a
+// client, the key to pin, and how to trust the certificate.
+func printBanner(w io.Writer, g *gateway) {
+	hp := g.hostPort()
+	tls := g.mux != nil
+	fmt.Fprintf(w, "Dualgate listening on %s (ws:// and wss:// on one port)\n", g.addr())
+	fmt.Fprintf(w, "  demo page:  http://%s/\n", hp)
+	if tls {
+		fmt.Fprintf(w, "  demo page:  https://%s/\n", hp)
+	}
+	for _, r := range g.cfg.routes.All() {
+		fmt.Fprintf(w, "  stream:     ws://%s%s  → %s\n", hp, r.Path, r.Upstream)
+		if tls {
+			fmt.Fprintf(w, "  stream:     wss://%s%s  → %s\n", hp, r.Path, r.Upstream)
+		}
+	}
+	fmt.Fprintf(w, "  byte stream: tcp://%s", hp)
+	if tls {
+		fmt.Fprintf(w, " and tls://%s", hp)
+	}
+	fmt.Fprintf(w, "  → route %s\n", g.cfg.StreamRoute)
+	fmt.Fprintf(w, "  server key (pin it): %s\n", g.key.PublicString())
+	if g.legacy != nil {
+		fmt.Fprintf(w, "  legacy snet clients: on (weak cryptography) → route %s\n", g.cfg.LegacyRoute)
+	}
+	for _, l := range g.certs.Info().Banner() {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {

@@ -4,64 +4,73 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
+	"net/netip"
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dualgate/dualgate/legacy"
+	"github.com/dualgate/dualgate/web"
+	"github.com/dualgate/dualgate/wsbridge"
 )
 
-// Limits of the echo endpoint.
-const (
-	echoMaxMessage = 64 << 10
-	echoIdle       = 5 * time.Minute
-)
-
-// routes returns the HTTP routes served on both ws:// and wss://.
-func (g *gateway) routes() *http.ServeMux {
+// routes returns what the gateway serves besides the WebSocket routes
+// (wsbridge.Handler serves those and passes everything else here):
+// health, readiness, metrics, the optional legacy-over-WebSocket path, and
+// the embedded demo page and client bundle.
+func (g *gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ok, why := g.ready()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, why)
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{Registry: g.reg}))
-	mux.HandleFunc("GET /echo", g.echo)
+	if p := g.cfg.LegacyWSPath; p != "" {
+		mux.HandleFunc("GET "+p, g.legacyWebSocket)
+	}
+	mux.Handle("/", web.NewHandler(&web.Options{ServerKey: g.key.PublicString(), Route: g.demoRoute()}))
 	return mux
 }
 
-// echo is a WebSocket echo, to try ws:// and wss:// on the one port.
-func (g *gateway) echo(w http.ResponseWriter, r *http.Request) {
-	g.handlers.Add(1)
-	defer g.handlers.Done()
-	c, err := websocket.Accept(w, r, nil)
+// demoRoute is the route the demo page connects to: the first built-in
+// echo route, else the byte-stream route.
+func (g *gateway) demoRoute() string {
+	for _, r := range g.cfg.routes.All() {
+		if r.Upstream.Kind == wsbridge.KindEcho {
+			return r.Path
+		}
+	}
+	return g.cfg.StreamRoute
+}
+
+// legacyWebSocket serves the legacy protocol in binary WebSocket messages
+// (-legacy-ws-path); without -legacy it answers 404.
+func (g *gateway) legacyWebSocket(w http.ResponseWriter, r *http.Request) {
+	if g.legacy == nil || g.draining.Load() {
+		http.NotFound(w, r)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: g.cfg.Origins.vals})
 	if err != nil {
 		return // Accept answered the client
 	}
-	defer c.CloseNow()
-	c.SetReadLimit(echoMaxMessage)
-	// On shutdown, say "going away" instead of dropping the connection: the
-	// close handshake runs alongside the blocked Read, which then returns.
-	closed := make(chan struct{})
-	stop := context.AfterFunc(g.base, func() {
-		defer close(closed)
-		_ = c.Close(websocket.StatusGoingAway, "server shutting down")
-	})
-	defer func() {
-		if !stop() {
-			<-closed
-		}
-	}()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), echoIdle)
-		typ, msg, err := c.Read(ctx)
-		if err == nil {
-			err = c.Write(ctx, typ, msg)
-		}
-		cancel()
-		if err != nil {
-			if websocket.CloseStatus(err) == -1 && g.base.Err() == nil {
-				g.log.Debug("gateway: echo", "err", err)
-			}
-			return
-		}
+	c.SetReadLimit(int64(g.cfg.LegacyResendBuffer) + 64<<10)
+	g.conns.Add(1)
+	defer g.conns.Done()
+	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	info := legacy.Info{Route: g.cfg.LegacyRoute, Secure: r.TLS != nil}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		info.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if err := g.legacy.ServeConn(g.base, nc, info); err != nil {
+		g.log.Debug("gateway: legacy WebSocket transport ended", "client", info.RemoteAddr, "err", err)
 	}
 }
