@@ -164,7 +164,7 @@ func BenchmarkIdleSession(b *testing.B) {
 			runtime.GC()
 			runtime.GC() // twice: pooled blocks survive one GC in the victim cache
 			runtime.ReadMemStats(&ms)
-			before := ms.HeapAlloc
+			before, stackBefore := ms.HeapAlloc, ms.StackInuse
 			var raws []*rawSession
 			for i := 0; i < n; i++ {
 				rs := rawNew(b, ts, PatternNN)
@@ -202,6 +202,9 @@ func BenchmarkIdleSession(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 			}
 			b.ReportMetric(per, "heap-bytes/session")
+			// Stacks: the server's reader goroutine per attached session (and,
+			// for attached, nothing on the raw test client, which has none).
+			b.ReportMetric(float64(int64(ms.StackInuse)-int64(stackBefore))/n, "stack-bytes/session")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -42,7 +42,10 @@ func (c *Conn) Read(p []byte) (int, error) { return c.s.read(context.Background(
 func (c *Conn) Write(p []byte) (int, error) { return c.s.write(context.Background(), p, false) }
 
 // ReadMessage returns the next whole message. A message larger than the
-// maximum message size ends the session with CloseTooBig.
+// maximum message size ends the session with CloseTooBig. When ctx or the
+// read deadline ends the call in the middle of a message, the part already
+// taken is kept and the next ReadMessage continues it. Do not mix Read and
+// ReadMessage on one Conn.
 func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
 	return c.s.readMessage(ctx)
 }

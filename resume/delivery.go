@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -126,7 +127,9 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 	defer s.readMu.unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var msg []byte
+	// A message cut short by a deadline or context is kept for the next call.
+	msg := s.rPartial
+	s.rPartial = nil
 	typ := MessageBinary
 	for {
 		if s.appClosed {
@@ -148,7 +151,7 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 				s.failLocked(err, true)
 				return 0, nil, err
 			}
-			msg = append(msg, make([]byte, take)...)
+			msg = slices.Grow(msg, take)[:len(msg)+take]
 			s.rq.read(msg[len(msg)-take:])
 			s.rmsgs.pop(s.rq.start)
 			s.deliveredLocked()
@@ -165,8 +168,7 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 		}
 		s.recvWaiting = true
 		if err := s.waitLocked(ctx, s.recvWake, &s.readDL); err != nil {
-			// The bytes taken so far were delivered; a partial message
-			// cannot be put back, so it is lost to this reader.
+			s.rPartial = msg // delivered (and acknowledged) already
 			return 0, nil, err
 		}
 	}

@@ -126,3 +126,32 @@ func TestDialErrors(t *testing.T) {
 		t.Fatalf("bad key: %v", err)
 	}
 }
+
+// TestReadMessageTimeoutKeepsPartial: a deadline in the middle of a message
+// does not lose the part already taken.
+func TestReadMessageTimeoutKeepsPartial(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c, sc := dialPair(t, ts, ts.tcpURL(), nil)
+	// Send the first half of a message by hand: a raw write without FIN is
+	// what a large message looks like while it is in flight.
+	c.s.mu.Lock()
+	c.s.sTailText = true
+	c.s.sq.append([]byte("first half, "))
+	c.s.kickLocked()
+	c.s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, _, err := sc.ReadMessage(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	c.s.mu.Lock()
+	c.s.sq.append([]byte("second half"))
+	c.s.smsgs.push(c.s.sq.end(), true)
+	c.s.kickLocked()
+	c.s.mu.Unlock()
+	typ, msg, err := sc.ReadMessage(ctxT(t))
+	if err != nil || typ != MessageText || string(msg) != "first half, second half" {
+		t.Fatalf("%v %q %v", typ, msg, err)
+	}
+}

@@ -85,6 +85,7 @@ type session struct {
 	rmsgs     boundaries
 	rTailText bool
 	rInMsg    bool
+	rPartial  []byte // ReadMessage: part of a message taken before a timeout
 	ackSent   uint64
 	ackTimer  *time.Timer
 	ackArmed  bool
