@@ -4,8 +4,9 @@
 // SERVER picks the server under test. "e2eserver" is web/internal/e2eserver
 // (the real resume.Server with an in-process echo on /stream); "gateway" is
 // the real gateway binary (cmd/gateway) once it routes /stream to its echo
-// upstream. Switching is this one line.
-export const SERVER: "gateway" | "e2eserver" = "e2eserver";
+// upstream. Switching is this one line (DUALGATE_WEB_SERVER=gateway overrides
+// it for one run).
+export const SERVER: "gateway" | "e2eserver" = (process.env.DUALGATE_WEB_SERVER as "gateway" | undefined) ?? "e2eserver";
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -122,6 +123,7 @@ export async function startServer(opts: { detachedTTL?: string } = {}): Promise<
   // The demo page carries the key the server offers; both servers serve it.
   const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   const key = /<meta name="dualgate-server-key" content="([^"]*)">/.exec(page)?.[1] || keyFromStdout || "";
+  if (!key) throw new Error(`${SERVER} offers no server key on its demo page (web.Options.ServerKey)`);
   const spki = await spkiHash(port);
   return {
     port,
