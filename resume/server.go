@@ -83,8 +83,8 @@ func (o *ServerOptions) cloneWithDefaults() (ServerOptions, error) {
 }
 
 // Server is the gateway side: it takes transports, runs handshakes, keeps
-// the session table and yields new sessions from Accept. A Server is safe
-// for concurrent use.
+// the session table and yields new sessions from Accept. Create it with
+// NewServer; the zero value is not usable. A Server is safe for concurrent use.
 type Server struct {
 	opts ServerOptions
 	cfg  *sessionConfig
