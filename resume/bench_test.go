@@ -168,14 +168,16 @@ func BenchmarkIdleSession(b *testing.B) {
 			var raws []*rawSession
 			for i := 0; i < n; i++ {
 				rs := rawNew(b, ts, PatternNN)
-				rs.send(b, &frame{typ: frameData, flags: flagFIN, payload: []byte("x")})
+				// A large message first, so that any buffer kept after
+				// traffic would show in the figure.
+				rs.send(b, &frame{typ: frameData, flags: flagFIN, payload: make([]byte, 60000)})
 				if rs.t.rb != nil { // the test client's last message buffer
 					msgPool.Put(rs.t.rb)
 					rs.t.rb = nil
 				}
 				raws = append(raws, rs)
 				c := ts.acceptOne(b)
-				if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				if _, err := io.ReadFull(c, make([]byte, 60000)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -62,8 +62,9 @@ const (
 	DefaultCloseTimeout     = 5 * time.Second
 
 	ackDelay   = 20 * time.Millisecond
-	blockSize  = 16 << 10 // pooled buffer block and largest DATA payload sent
-	frameBurst = 8        // frames sealed per flusher pass
+	blockSize  = 16 << 10  // pooled buffer block of the send and receive queues
+	frameBurst = 8         // frames sealed per flusher pass, at most
+	flushBytes = 128 << 10 // plaintext collected per flusher pass, about
 )
 
 // Suite is the Noise cipher suite proposed by the client (docs/protocol.md §3).

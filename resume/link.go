@@ -131,8 +131,8 @@ type flushBufs struct{ pt, ct []byte }
 
 var flushPool = sync.Pool{New: func() any {
 	return &flushBufs{
-		pt: make([]byte, 0, frameBurst*(blockSize+dataHeaderLen)+4*(closeHeaderLen+maxReasonLen)),
-		ct: make([]byte, 0, blockSize+dataHeaderLen+tagLen+64),
+		pt: make([]byte, 0, flushBytes+maxMessageLen),
+		ct: make([]byte, 0, maxMessageLen),
 	}
 }}
 
@@ -210,28 +210,32 @@ func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, b
 		add(&frame{typ: framePong, num: l.pongVal})
 		l.pong = false
 	}
-	for s.err == nil && s.sent < s.sq.end() && len(ends) < frameBurst {
+	for s.err == nil && s.sent < s.sq.end() && len(ends) < frameBurst && len(buf) < flushBytes {
+		// One frame: up to maxDataPayload bytes of one message, gathered
+		// across queue blocks.
+		n := min(s.sq.end()-s.sent, maxDataPayload)
 		var flags byte
-		max := blockSize
 		text := s.sTailText
 		if b, ok := s.smsgs.next(s.sent); ok {
 			text = b.text
-			if rem := b.end - s.sent; rem <= uint64(max) {
-				max = int(rem)
+			if rem := b.end - s.sent; rem <= n {
+				n = rem
 				flags |= flagFIN
 			}
-		}
-		p := s.sq.peek(s.sent, max)
-		if flags&flagFIN != 0 && len(p) < max {
-			flags &^= flagFIN // cut by a block boundary before the message end
 		}
 		if text {
 			flags |= flagText
 		}
-		add(&frame{typ: frameData, flags: flags, num: s.sent, ack: s.rq.start, payload: p})
+		buf = appendFrame(buf, &frame{typ: frameData, flags: flags, num: s.sent, ack: s.rq.start})
+		for off := s.sent; off < s.sent+n; {
+			p := s.sq.peek(off, int(s.sent+n-off))
+			buf = append(buf, p...)
+			off += uint64(len(p))
+		}
+		ends = append(ends, len(buf))
 		s.ackSent = s.rq.start
 		l.ack = false
-		s.sent += uint64(len(p))
+		s.sent += n
 	}
 	if l.ack {
 		if s.rq.start > s.ackSent || len(ends) == 0 {
@@ -259,19 +263,22 @@ func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, b
 // the transport.
 func (l *link) routineRead() error {
 	s := l.s
-	var pt []byte
 	for {
 		msg, err := l.t.ReadMessage(l.ctx)
 		if err != nil {
 			return err
 		}
 		l.lastRecv.Store(l.now())
-		p, err := l.recv.Decrypt(pt[:0], nil, msg)
+		// The plaintext lives in a pooled buffer only while the frame is
+		// applied (DATA is copied into the receive queue), so an idle
+		// transport holds no buffer.
+		bp := msgPool.Get().(*[]byte)
+		p, err := l.recv.Decrypt((*bp)[:0], nil, msg)
 		if err != nil {
+			msgPool.Put(bp)
 			// Tampering or corruption ends the transport, not the session.
 			return errTampered
 		}
-		pt = p
 		f, err := parseFrame(p)
 		s.mu.Lock()
 		if err != nil {
@@ -287,6 +294,7 @@ func (l *link) routineRead() error {
 			s.failLocked(err, true)
 		}
 		s.mu.Unlock()
+		msgPool.Put(bp)
 		if err != nil {
 			return err
 		}
