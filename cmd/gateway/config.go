@@ -174,7 +174,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 
 	c.Routes = newStringList(oneItem, wsbridge.DefaultRouteSpec)
 	fs.Var(&c.Routes, "route", "`/PATH=UPSTREAM` (tcp://host:port, unix:///path, ws://, wss://, builtin:echo; ?proxy=v1|v2 sends a PROXY header to tcp/unix); repeatable; replaces the default")
-	fs.StringVar(&c.StreamRoute, "stream-route", "/stream", "route `PATH` whose upstream serves byte-stream clients (tcp://, tls://), which carry no path")
+	fs.StringVar(&c.StreamRoute, "stream-route", "", "route `PATH` whose upstream serves byte-stream clients (tcp://, tls://), which carry no path (default: the first -route)")
 	c.Origins = newStringList(commaFields)
 	fs.Var(&c.Origins, "origin", "browser `ORIGINS` (host patterns such as app.example.com or *.example.com, comma-separated) allowed besides same-origin; repeatable")
 	fs.DurationVar(&c.UpstreamDialTimeout, "upstream-dial-timeout", wsbridge.DefaultDialTimeout, "deadline of opening an upstream connection")
@@ -183,7 +183,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.BoolVar(&c.LegacyEncrypt, "legacy-encrypt", true, "RC4-encrypt legacy session data (must match the clients)")
 	fs.IntVar(&c.LegacyResendBuffer, "legacy-resend-buffer", legacy.DefaultResendBuffer, "`BYTES` a legacy session keeps to resend after a reconnect")
 	fs.DurationVar(&c.LegacyReconnectWait, "legacy-reconnect-wait", legacy.DefaultReconnectWait, "how long a legacy session waits for its client to reconnect")
-	fs.StringVar(&c.LegacyRoute, "legacy-route", "/stream", "route `PATH` whose upstream legacy sessions are bridged to")
+	fs.StringVar(&c.LegacyRoute, "legacy-route", "", "route `PATH` whose upstream legacy sessions are bridged to (default: the first -route)")
 	fs.StringVar(&c.LegacyWSPath, "legacy-ws-path", "", "URL `PATH` carrying the legacy protocol in binary WebSocket frames (empty: none)")
 
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM/SIGINT waits for sessions to drain before closing what is left")
@@ -353,7 +353,18 @@ func (c *config) validateRoutes(bad func(flag, format string, args ...any)) {
 		return
 	}
 	c.routes = routes
-	if _, ok := routes.Lookup(c.StreamRoute); !ok && c.StreamRoute != "" {
+	all := routes.All()
+	if len(all) == 0 {
+		bad("route", "at least one route is needed")
+		return
+	}
+	if c.StreamRoute == "" {
+		c.StreamRoute = all[0].Path
+	}
+	if c.LegacyRoute == "" {
+		c.LegacyRoute = all[0].Path
+	}
+	if _, ok := routes.Lookup(c.StreamRoute); !ok {
 		bad("stream-route", "%q is not one of the -route paths", c.StreamRoute)
 	}
 	if c.Legacy {
