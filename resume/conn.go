@@ -47,7 +47,13 @@ func (c *Conn) Write(p []byte) (int, error) { return c.s.write(context.Backgroun
 // taken is kept and the next ReadMessage continues it. Do not mix Read and
 // ReadMessage on one Conn.
 func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
-	return c.s.readMessage(ctx)
+	return c.s.readMessage(ctx, nil)
+}
+
+// AppendMessage is ReadMessage appending the message to dst, so that a
+// caller (a bridge) can reuse one buffer: msg = dst + the message.
+func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	return c.s.readMessage(ctx, dst)
 }
 
 // WriteMessage sends one message. Text messages must be valid UTF-8; empty

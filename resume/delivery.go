@@ -119,8 +119,8 @@ func (s *session) read(ctx context.Context, p []byte) (int, error) {
 	}
 }
 
-// readMessage returns the next whole message.
-func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) {
+// readMessage appends the next whole message to dst.
+func (s *session) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if err := s.readMu.lock(ctx, &s.readDL); err != nil {
 		return 0, nil, err
 	}
@@ -128,7 +128,8 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A message cut short by a deadline or context is kept for the next call.
-	msg := s.rPartial
+	base := len(dst)
+	msg := append(dst, s.rPartial...)
 	s.rPartial = nil
 	typ := MessageBinary
 	for {
@@ -146,7 +147,7 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 			} else if s.rTailText {
 				typ = MessageText
 			}
-			if len(msg)+take > s.cfg.maxMsg {
+			if len(msg)-base+take > s.cfg.maxMsg {
 				err := &CloseError{Code: CloseTooBig, Reason: "message too big"}
 				s.failLocked(err, true)
 				return 0, nil, err
@@ -161,14 +162,16 @@ func (s *session) readMessage(ctx context.Context) (MessageType, []byte, error) 
 			continue
 		}
 		if err := s.readErrLocked(); err != nil {
-			if len(msg) > 0 && err == io.EOF {
+			if len(msg) > base && err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return 0, nil, err
 		}
 		s.recvWaiting = true
 		if err := s.waitLocked(ctx, s.recvWake, &s.readDL); err != nil {
-			s.rPartial = msg // delivered (and acknowledged) already
+			if len(msg) > base { // delivered (and acknowledged) already: keep it
+				s.rPartial = append([]byte(nil), msg[base:]...)
+			}
 			return 0, nil, err
 		}
 	}

@@ -155,3 +155,20 @@ func TestReadMessageTimeoutKeepsPartial(t *testing.T) {
 		t.Fatalf("%v %q %v", typ, msg, err)
 	}
 }
+
+func TestAppendMessageReusesBuffer(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c, sc := dialPair(t, ts, ts.tcpURL(), nil)
+	for _, m := range []string{"one", "two two", "three"} {
+		if err := c.WriteMessage(ctxT(t), MessageBinary, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 0, 64)
+	for _, want := range []string{"one", "two two", "three"} {
+		typ, msg, err := sc.AppendMessage(ctxT(t), buf[:0])
+		if err != nil || typ != MessageBinary || string(msg) != want || &msg[0] != &buf[:1][0] {
+			t.Fatalf("%q %v (reused: %v)", msg, err, len(msg) > 0 && &msg[0] == &buf[:1][0])
+		}
+	}
+}
