@@ -11,7 +11,7 @@ import { AeadError, webCrypto } from "./aead.js";
 import { backoffDelay, normaliseBackoff, type BackoffOptions } from "./backoff.js";
 import { base64urlDecode, concat, equalBytes, utf8 } from "./bytes.js";
 import {
-  CloseCode, FRAME_CONFIRM, FRAME_PING, FRAME_PONG, MAX_WINDOW, MIN_WINDOW, MSG_REFUSE,
+  CloseCode, FRAME_CONFIRM, FRAME_PING, FRAME_PONG, MAX_DATA_PAYLOAD, MAX_WINDOW, MIN_WINDOW, MSG_REFUSE,
   MSG_SERVER_HELLO, PATTERN_NK, PATTERN_NN, PROLOGUE_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL,
   SUITE_AESGCM, SUITE_CHACHAPOLY, isFinalRefusal, type PatternId, type SuiteId,
 } from "./constants.js";
@@ -59,7 +59,7 @@ export interface ConnectOptions {
   receiveWindow?: number;
   /** maxMessageSize bounds one incoming message (default 16 MiB); larger ones end the session with 1009. */
   maxMessageSize?: number;
-  /** chunkSize is the largest DATA payload sent, in bytes (default 16 KiB, at most 16 KiB). */
+  /** chunkSize is the largest DATA payload sent, in bytes (default and most 65,501; never above a quarter of the server's window). */
   chunkSize?: number;
   /** highWaterMark is the bufferedAmount above which send() returns false (default 1 MiB). */
   highWaterMark?: number;
@@ -141,7 +141,7 @@ function normalise(o: ConnectOptions = {}): Opts {
     closeTimeout: num(o.closeTimeout, 10_000, 100),
     window,
     maxMessageSize: num(o.maxMessageSize, 16 << 20, 1),
-    chunkSize: Math.min(num(o.chunkSize, 16 << 10, 1), MIN_WINDOW),
+    chunkSize: Math.min(num(o.chunkSize, 64 << 10, 1), MAX_DATA_PAYLOAD),
     highWaterMark: num(o.highWaterMark, 1 << 20, 0),
     lifecycle: o.lifecycle ?? true,
     WS,

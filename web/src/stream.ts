@@ -5,7 +5,7 @@
 // decoded frames and pulls the frames to send, so it runs the same in Node
 // unit tests and in the browser. Both ends of a session can use it.
 
-import { CloseCode, FLAG_FIN, FLAG_TEXT, FRAME_ACK, FRAME_CLOSE, FRAME_DATA } from "./constants.js";
+import { CloseCode, FLAG_FIN, FLAG_TEXT, FRAME_ACK, FRAME_CLOSE, FRAME_DATA, MIN_WINDOW } from "./constants.js";
 import { decodeUtf8 } from "./bytes.js";
 import { type Frame, ProtocolError, truncReason } from "./frame.js";
 
@@ -15,7 +15,7 @@ export interface StreamOptions {
   window: number;
   /** maxMessageSize bounds one assembled incoming message (1009 beyond it). */
   maxMessageSize: number;
-  /** chunkSize is the largest DATA payload we send (≤ 65,501 and ≤ the peer's window). */
+  /** chunkSize is the largest DATA payload we send (≤ 65,501; also capped at a quarter of the peer's window). */
   chunkSize: number;
 }
 
@@ -102,7 +102,9 @@ export class Stream {
   queueMessage(data: Uint8Array, text: boolean): void {
     if (this.localClose || this.over) throw new Error("dualgate: send after close");
     if (data.length === 0) return;
-    const size = Math.max(1, Math.min(this.opts.chunkSize, this.peerWindow || this.opts.chunkSize));
+    // A chunk never exceeds a quarter of the peer's window (or the smallest
+    // window before the handshake told us), so the window never deadlocks.
+    const size = Math.max(1, Math.min(this.opts.chunkSize, this.peerWindow ? this.peerWindow >> 2 : MIN_WINDOW));
     for (let o = 0; o < data.length; o += size) {
       const end = Math.min(data.length, o + size);
       const flags = (text ? FLAG_TEXT : 0) | (end === data.length ? FLAG_FIN : 0);

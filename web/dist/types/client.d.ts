@@ -30,7 +30,7 @@ export interface ConnectOptions {
     receiveWindow?: number;
     /** maxMessageSize bounds one incoming message (default 16 MiB); larger ones end the session with 1009. */
     maxMessageSize?: number;
-    /** chunkSize is the largest DATA payload sent, in bytes (default 16 KiB, at most 16 KiB). */
+    /** chunkSize is the largest DATA payload sent, in bytes (default and most 65,501; never above a quarter of the server's window). */
     chunkSize?: number;
     /** highWaterMark is the bufferedAmount above which send() returns false (default 1 MiB). */
     highWaterMark?: number;

@@ -5,7 +5,7 @@ export interface StreamOptions {
     window: number;
     /** maxMessageSize bounds one assembled incoming message (1009 beyond it). */
     maxMessageSize: number;
-    /** chunkSize is the largest DATA payload we send (≤ 65,501 and ≤ the peer's window). */
+    /** chunkSize is the largest DATA payload we send (≤ 65,501; also capped at a quarter of the peer's window). */
     chunkSize: number;
 }
 /** StreamEvent is an outcome of a received frame. */

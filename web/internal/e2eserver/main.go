@@ -50,6 +50,7 @@ func run() error {
 	ttl := flag.Duration("detached-ttl", resume.DefaultDetachedTTL, "detached session TTL")
 	ping := flag.Duration("ping-interval", resume.DefaultPingInterval, "server PING interval")
 	dead := flag.Duration("dead-timeout", resume.DefaultDeadTimeout, "server dead-peer timeout")
+	window := flag.Int("window", resume.DefaultWindow, "receive window per session in bytes")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
 	flag.Parse()
 
@@ -63,7 +64,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := resume.NewServer(&resume.ServerOptions{Key: key, DetachedTTL: *ttl, PingInterval: *ping, DeadTimeout: *dead, Logger: log})
+	srv, err := resume.NewServer(&resume.ServerOptions{Key: key, Window: *window, DetachedTTL: *ttl, PingInterval: *ping, DeadTimeout: *dead, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ export function spkiHash(port: number): Promise<string> {
 }
 
 /** startServer builds and starts the server under test on a free port with a temporary data directory. */
-export async function startServer(opts: { detachedTTL?: string } = {}): Promise<Server> {
+export async function startServer(opts: { detachedTTL?: string; window?: number } = {}): Promise<Server> {
   const tmp = mkdtempSync(path.join(tmpdir(), "dualgate-web-e2e-"));
   const bin = build(SERVER, tmp);
   const ttl = opts.detachedTTL ?? "2m";
@@ -99,10 +99,14 @@ export async function startServer(opts: { detachedTTL?: string } = {}): Promise<
   const deadline = Date.now() + 60_000;
   if (SERVER === "gateway") {
     port = await freePort();
-    child = spawn(bin, ["-listen", `127.0.0.1:${port}`, "-data-dir", path.join(tmp, "data"), "-detached-ttl", ttl], { stdio: ["pipe", "inherit", "inherit"] });
+    const args = ["-listen", `127.0.0.1:${port}`, "-data-dir", path.join(tmp, "data"), "-detached-ttl", ttl];
+    if (opts.window) args.push("-window", String(opts.window));
+    child = spawn(bin, args, { stdio: ["pipe", "inherit", "inherit"] });
     await waitPort(port, deadline);
   } else {
-    child = spawn(bin, ["-detached-ttl", ttl], { stdio: ["pipe", "pipe", "inherit"] });
+    const args = ["-detached-ttl", ttl];
+    if (opts.window) args.push("-window", String(opts.window));
+    child = spawn(bin, args, { stdio: ["pipe", "pipe", "inherit"] });
     const line = await new Promise<string>((resolve, reject) => {
       let buf = "";
       const t = setTimeout(() => reject(new Error("e2eserver did not start")), 60_000);
