@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -487,4 +486,3 @@ func sumMetric(body, name, sub string) float64 {
 	return sum
 }
 
-var _ = tls.VersionTLS13
