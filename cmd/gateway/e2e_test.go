@@ -485,4 +485,3 @@ func sumMetric(body, name, sub string) float64 {
 	}
 	return sum
 }
-
