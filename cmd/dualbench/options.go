@@ -179,7 +179,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.rate, "rate", c.rate, "resume: bytes per second each session writes (0: as fast as it can)")
 	fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the chaos schedule and data")
 	fs.BoolVar(&c.baselines, "baselines", c.baselines, "sessions, idle: also measure the two baselines")
-	fs.Func("timeout", "hard bound of the whole run (default 20×duration + 2m)", func(s string) error {
+	fs.Func("timeout", "hard bound of the whole run (default: generous for the scenario and its flags)", func(s string) error {
 		d, err := time.ParseDuration(s)
 		c.timeout, timeoutSet = d, true
 		return err
@@ -194,9 +194,24 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return config{}, fmt.Errorf("dualbench: unexpected arguments %q", fs.Args())
 	}
 	if !timeoutSet {
-		c.timeout = c.duration*20 + 2*time.Minute
+		c.timeout = c.defaultTimeout()
 	}
 	return c, c.validate()
+}
+
+// defaultTimeout bounds a run generously: throughput makes one measurement
+// per round, size, transport and system (each a warm-up, a window and up to
+// half a minute of set-up and quiescing); idle opens sessions at a few
+// hundred per second on a loaded machine; the others run for -duration.
+func (c *config) defaultTimeout() time.Duration {
+	switch c.scenario {
+	case "throughput":
+		runs := c.rounds * len(c.sizes) * (1 + 2*len(c.transports))
+		return time.Duration(runs)*(c.warmup+c.duration+30*time.Second) + 2*time.Minute
+	case "idle":
+		return time.Duration(c.sessions)*10*time.Millisecond + 2*c.settle + 5*time.Minute
+	}
+	return c.duration*20 + 2*time.Minute
 }
 
 // validate checks the combination of flags.

@@ -85,7 +85,7 @@ func TestParseArgsFlags(t *testing.T) {
 	if c.addr != "127.0.0.1:8443" || c.pid != 7 || !slices.Equal(c.sizes, []int{64, 65536}) ||
 		!slices.Equal(c.transports, []string{"wss"}) || c.duration != 2*time.Second || c.conns != 8 || !c.json ||
 		!slices.Equal(c.gatewayFlags, []string{"-a", "-b=1"}) || c.upstream != "echo" || c.rounds != 3 ||
-		c.suite != "chacha" || c.timeout != 2*time.Second*20+2*time.Minute {
+		c.suite != "chacha" || c.timeout != 3*2*(1+2)*(time.Second+2*time.Second+30*time.Second)+2*time.Minute {
 		t.Fatalf("parsed %+v", c)
 	}
 	c, err = parseArgs([]string{"sessions", "-addr", "x:1", "-timeout", "7s"}, io.Discard)
