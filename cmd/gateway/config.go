@@ -87,6 +87,10 @@ type config struct {
 	LogFormat string
 	LogLevel  slog.Level
 
+	// values holds every flag's final value as text, to tell on SIGHUP
+	// which settings changed.
+	values map[string]string
+
 	// Derived by validate.
 	tlsMode     certs.Mode
 	routes      *wsbridge.Routes
@@ -239,7 +243,26 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	c.values = make(map[string]string)
+	fs.VisitAll(func(f *flag.Flag) { c.values[f.Name] = f.Value.String() })
 	return c, nil
+}
+
+// reloadable lists the settings a SIGHUP applies; the others need a
+// restart.
+var reloadable = map[string]bool{"route": true, "config": true}
+
+// changedKeys returns the settings that differ between c and n and that a
+// reload does not apply.
+func (c *config) changedKeys(n *config) []string {
+	var out []string
+	for k, v := range n.values {
+		if !reloadable[k] && c.values[k] != v {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // setFromEnv sets flag f from an environment value. A repeatable flag takes

@@ -292,3 +292,19 @@ func FuzzConfigFile(f *testing.F) {
 		}
 	})
 }
+
+func TestChangedKeys(t *testing.T) {
+	a, err := parseConfig([]string{"-route", "/a=builtin:echo", "-max-conns=5"}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := parseConfig([]string{"-route", "/b=builtin:echo", "-max-conns=6", "-origin=x.example"}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Routes reload; the limit, the origins and the derived stream route
+	// need a restart.
+	if got := a.changedKeys(b); !slices.Equal(got, []string{"legacy-route", "max-conns", "origin", "stream-route"}) {
+		t.Fatalf("changed %q", got)
+	}
+}

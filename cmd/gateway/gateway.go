@@ -368,6 +368,9 @@ func (g *gateway) reload(cfg *config) error {
 		g.wsh.SetRoutes(cfg.routes)
 		g.bridger.SetRoutes(cfg.routes)
 		g.log.Info("gateway: reload: routes", "before", routeList(old), "after", routeList(cfg.routes))
+		if keys := g.cfg.changedKeys(cfg); len(keys) > 0 {
+			g.log.Warn("gateway: reload: these settings changed but need a restart", "keys", keys)
+		}
 	}
 	return errors.Join(errs...)
 }

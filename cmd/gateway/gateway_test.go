@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +185,30 @@ func TestHTTPEndpoints(t *testing.T) {
 	g.draining.Store(true)
 	if code, body := get(t, g.url("http", "/readyz"), nil); code != http.StatusServiceUnavailable || body != "draining\n" {
 		t.Errorf("/readyz while draining: %d %q", code, body)
+	}
+}
+
+// TestReadyzWaitsForACME: in ACME mode the gateway is not ready before
+// every domain has a certificate (here the ACME server is unreachable).
+func TestReadyzWaitsForACME(t *testing.T) {
+	ln := listen(t, "tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	// certmagic may still release its lock files just after Close: the data
+	// directory is removed with retries (certs/ would need Close to wait).
+	dir, err := os.MkdirTemp("", "dualgate-acme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		waitFor(t, func() bool { return os.RemoveAll(dir) == nil }, "the ACME data directory removed")
+	})
+	g := newTestGateway(t, "-tls=acme", "-acme-domains=gw.dualgate.test", "-acme-ca=https://"+dead+"/directory", "-data-dir", dir)
+	code, body := get(t, g.url("http", "/readyz"), nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no certificate yet for gw.dualgate.test") {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	if code, _ := get(t, g.url("http", "/healthz"), nil); code != 200 {
+		t.Fatalf("/healthz: %d", code)
 	}
 }
