@@ -6,11 +6,11 @@
 // the real gateway binary (cmd/gateway) once it routes /stream to its echo
 // upstream. Switching is this one line (DUALGATE_WEB_SERVER=gateway overrides
 // it for one run).
-export const SERVER: "gateway" | "e2eserver" = (process.env.DUALGATE_WEB_SERVER as "gateway" | undefined) ?? "e2eserver";
+export const SERVER: "gateway" | "e2eserver" = (process.env.DUALGATE_WEB_SERVER as "gateway" | undefined) ?? "gateway";
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { X509Certificate, createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -73,6 +73,10 @@ async function waitPort(port: number, deadline: number): Promise<void> {
   throw new Error(`server port ${port} not listening in time`);
 }
 
+function spkiOf(cert: X509Certificate): string {
+  return createHash("sha256").update(cert.publicKey.export({ type: "spki", format: "der" })).digest("base64");
+}
+
 /** spkiHash connects with TLS and hashes the leaf certificate's public key, as Chromium's SPKI list wants. */
 export function spkiHash(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -80,8 +84,7 @@ export function spkiHash(port: number): Promise<string> {
       const cert = s.getPeerX509Certificate();
       s.destroy();
       if (!cert) return reject(new Error("no peer certificate"));
-      const der = cert.publicKey.export({ type: "spki", format: "der" });
-      resolve(createHash("sha256").update(der).digest("base64"));
+      resolve(spkiOf(cert));
     });
     s.once("error", reject);
     s.setTimeout(15_000, () => s.destroy(new Error("TLS connect timeout")));
@@ -128,7 +131,18 @@ export async function startServer(opts: { detachedTTL?: string; window?: number 
   const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   const key = /<meta name="dualgate-server-key" content="([^"]*)">/.exec(page)?.[1] || keyFromStdout || "";
   if (!key) throw new Error(`${SERVER} offers no server key on its demo page (web.Options.ServerKey)`);
-  const spki = await spkiHash(port);
+  // Chromium trusts certificates by the SHA-256 of their SubjectPublicKeyInfo:
+  // the gateway's dev CA (certs/ dev mode keeps it in the data directory) and
+  // the leaf it presents, which is also how the e2eserver's self-signed one is found.
+  const hashes = [await spkiHash(port)];
+  const ca = path.join(tmp, "data", "dev", "ca.pem");
+  if (SERVER === "gateway") {
+    if (!existsSync(ca)) throw new Error(`the gateway wrote no dev CA at ${ca}`);
+    hashes.unshift(spkiOf(new X509Certificate(readFileSync(ca))));
+  }
+  // (The CA's hash alone is not enough: Chromium matches the chain the server
+  // presents, and the gateway presents only its leaf.)
+  const spki = hashes.join(",");
   return {
     port,
     key,
