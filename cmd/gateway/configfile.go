@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -21,7 +22,12 @@ const maxConfigFileSize = 1 << 20
 // loadConfigFile sets every flag named by a key of the TOML file at path,
 // except those in set (given by flag or environment, which win).
 func loadConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("gateway: -config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
 	if err != nil {
 		return fmt.Errorf("gateway: -config: %w", err)
 	}
