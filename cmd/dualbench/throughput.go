@@ -83,6 +83,8 @@ func runThroughput(ctx context.Context, b *bench) (*throughputResult, error) {
 		up = upstreamEcho
 	}
 	res := &throughputResult{}
+	// Summarise whatever was measured, also when the run is cut short.
+	defer func() { res.Summary = summarizeThroughput(res.Runs, cfg.sizes, cfg.transports) }()
 	for round := range cfg.rounds {
 		for _, size := range cfg.sizes {
 			var systems []*system
@@ -112,7 +114,6 @@ func runThroughput(ctx context.Context, b *bench) (*throughputResult, error) {
 			}
 		}
 	}
-	res.Summary = summarizeThroughput(res.Runs, cfg.sizes, cfg.transports)
 	return res, nil
 }
 
