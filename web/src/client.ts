@@ -51,7 +51,7 @@ export interface ConnectOptions {
   handshakeTimeout?: number;
   /** probeTimeout drops the transport when a probe PING sent on online/visibilitychange/pageshow gets no answer within it, in ms (default 4,000). */
   probeTimeout?: number;
-  /** giveUpAfter ends the session (4001) when no transport worked for this long, in ms (default: the server's detached TTL). */
+  /** giveUpAfter ends the session (4001) when no transport worked for this long, in ms (default: the server's detached TTL); before the first open it ends the attempt with 1006 (default: never). */
   giveUpAfter?: number;
   /** closeTimeout ends a close() that got no answer, in ms (default 10,000). */
   closeTimeout?: number;
@@ -92,6 +92,8 @@ export interface SocketStats {
 }
 
 const EMPTY = new Uint8Array(0);
+/** ABNORMAL is the close code of a session that never opened within giveUpAfter (as WebSocket's 1006). */
+const ABNORMAL = 1006;
 
 interface Opts {
   pinned?: Uint8Array;
@@ -165,6 +167,7 @@ interface Transport {
   dead: boolean;
   gotHello: boolean;
   settle: (ok: boolean) => void;
+  started: number;
   tx: Promise<void>;
   rx: Promise<void>;
   lastRx: number;
@@ -203,6 +206,8 @@ export class DualgateSocket extends EventTarget {
   private resumeCounter = 0;
   /** serverHeard is set once an authenticated frame arrived: the server holds the session. */
   private serverHeard = false;
+  private retryNow = false;
+  private readonly created = now();
   private ttlMs = 0;
   private failures = 0;
   private lostAt = 0;
@@ -467,7 +472,14 @@ export class DualgateSocket extends EventTarget {
       r();
       return;
     }
-    if (this.t?.ready && !this.probeAt) {
+    const t = this.t;
+    if (t && !t.ready && now() - t.started > 1000) {
+      // An attempt begun on the old network may hang until its timeout: start over now.
+      this.retryNow = true;
+      this.lose(t, 0, "network changed during the handshake");
+      return;
+    }
+    if (t?.ready && !this.probeAt) {
       this.probeAt = now();
       this.sendPing();
     }
@@ -477,7 +489,8 @@ export class DualgateSocket extends EventTarget {
 
   private async attempt(): Promise<void> {
     while (!this.endInfo) {
-      const delay = backoffDelay(this.failures, this.o.backoff);
+      const delay = this.retryNow ? 0 : backoffDelay(this.failures, this.o.backoff);
+      this.retryNow = false;
       if (delay > 0) {
         await new Promise<void>((resolve) => {
           this.retryResolve = resolve;
@@ -492,6 +505,9 @@ export class DualgateSocket extends EventTarget {
           this.end(CloseCode.SessionExpired, "session expired: no transport within the detached TTL", false);
           return;
         }
+      } else if (this.o.giveUpAfter !== undefined && now() - this.created > this.o.giveUpAfter) {
+        this.end(ABNORMAL, "could not connect", false);
+        return;
       }
       let url: string;
       try {
@@ -513,7 +529,9 @@ export class DualgateSocket extends EventTarget {
       let ws: WebSocket;
       try {
         ws = new this.o.WS(url, SUBPROTOCOL);
-      } catch {
+      } catch (e) {
+        // A malformed URL, a blocked port or mixed content: retrying cannot help.
+        this.end(CloseCode.Policy, `cannot open ${url}: ${(e as Error).message}`, false);
         done(false);
         return;
       }
@@ -526,7 +544,7 @@ export class DualgateSocket extends EventTarget {
         }
       };
       const t: Transport = {
-        ws, resume: !!this.sid, ready: false, dead: false, gotHello: false, settle,
+        ws, resume: !!this.sid, ready: false, dead: false, gotHello: false, settle, started: now(),
         tx: Promise.resolve(), rx: Promise.resolve(), lastRx: now(), lastTx: now(),
       };
       this.t = t;

@@ -22,7 +22,7 @@ export interface ConnectOptions {
     handshakeTimeout?: number;
     /** probeTimeout drops the transport when a probe PING sent on online/visibilitychange/pageshow gets no answer within it, in ms (default 4,000). */
     probeTimeout?: number;
-    /** giveUpAfter ends the session (4001) when no transport worked for this long, in ms (default: the server's detached TTL). */
+    /** giveUpAfter ends the session (4001) when no transport worked for this long, in ms (default: the server's detached TTL); before the first open it ends the attempt with 1006 (default: never). */
     giveUpAfter?: number;
     /** closeTimeout ends a close() that got no answer, in ms (default 10,000). */
     closeTimeout?: number;
@@ -83,6 +83,8 @@ export declare class DualgateSocket extends EventTarget {
     private resumeCounter;
     /** serverHeard is set once an authenticated frame arrived: the server holds the session. */
     private serverHeard;
+    private retryNow;
+    private readonly created;
     private ttlMs;
     private failures;
     private lostAt;

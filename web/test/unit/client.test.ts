@@ -248,3 +248,23 @@ test("a close whose answer was lost ends cleanly when the resume finds the sessi
   assert.deepEqual([ev.code, ev.reason, ev.wasClean], [1000, "bye", true]);
   assert.ok(srv.handshakes >= 2, "the client resumed to get the answer");
 });
+
+test("a session that never opens ends after giveUpAfter with 1006", async () => {
+  const { srv, ws } = setup({ giveUpAfter: 300 });
+  srv.unreachable = true;
+  const ev = await closed(ws);
+  assert.equal(ev.code, 1006);
+  await assert.rejects(ws.opened, /1006/);
+});
+
+test("a WebSocket constructor that throws ends the session (1008)", async () => {
+  class Throwing {
+    constructor() {
+      throw new SyntaxError("bad URL");
+    }
+  }
+  const ws = connect("nonsense", { WebSocket: Throwing as unknown as ConnectOptions["WebSocket"], lifecycle: false });
+  const ev = await closed(ws);
+  assert.equal(ev.code, 1008);
+  assert.match(ev.reason, /bad URL/);
+});
