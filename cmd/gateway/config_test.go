@@ -106,22 +106,35 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// FuzzParseConfig drives the whole configuration path: command line,
+// environment and a config file (written to disk and named by -config when
+// non-empty). It returns a valid config or a prefixed error, never panics.
 func FuzzParseConfig(f *testing.F) {
-	f.Add("-listen\x00127.0.0.1:0", "DUALGATE_SNIFF_TIMEOUT=1s")
-	f.Add("-trusted-proxies\x0010.0.0.0/8,::1", "DUALGATE_MAX_CONNS=-1")
-	f.Add("-log-level=warn\x00-log-format=json", "DUALGATE_IP_CACHE_SIZE=abc")
-	f.Add("-help", "")
-	f.Add("--max-sniffing\x00-5", "DUALGATE_LISTEN=:x")
-	f.Fuzz(func(t *testing.T, args, env string) {
+	f.Add("-listen\x00127.0.0.1:0", "DUALGATE_SNIFF_TIMEOUT=1s", "")
+	f.Add("-trusted-proxies\x0010.0.0.0/8,::1", "DUALGATE_MAX_CONNS=-1", "max-conns = 5\n")
+	f.Add("-log-level=warn\x00-log-format=json", "DUALGATE_IP_CACHE_SIZE=abc", "")
+	f.Add("-help", "", "")
+	f.Add("--max-sniffing\x00-5", "DUALGATE_LISTEN=:x", "listen = 1")
+	f.Add("-route\x00/a=tcp://127.0.0.1:1", "DUALGATE_ROUTE=/b=builtin:echo /c=builtin:echo", "route = [\"/d=builtin:echo\"]\nlegacy = true\n")
+	f.Add("-tls=acme", "DUALGATE_ACME_DOMAINS=a.example,b.example", "acme-disable-http01 = true\n")
+	f.Fuzz(func(t *testing.T, args, env, file string) {
 		var argv []string
 		if args != "" {
 			argv = strings.Split(args, "\x00")
 		}
 		m := map[string]string{}
 		for kv := range strings.SplitSeq(env, "\x00") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
+			if k, v, ok := strings.Cut(kv, "="); ok && k != "DUALGATE_CONFIG" {
 				m[k] = v
 			}
+		}
+		for i, a := range argv {
+			if strings.Contains(a, "config") { // only the fuzzer's own file
+				argv[i] = "-x"
+			}
+		}
+		if file != "" {
+			argv = append([]string{"-config", writeFile(t, "c.toml", file)}, argv...)
 		}
 		c, err := parseConfig(argv, envMap(m), &bytes.Buffer{})
 		if err != nil {
@@ -132,7 +145,8 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// Whatever parsed also validated.
 		if c.SniffTimeout <= 0 || c.IPCacheSize <= 0 || c.MaxSniffing <= 0 || c.MaxConns == 0 || c.MaxConns < -1 ||
-			(c.LogFormat != "text" && c.LogFormat != "json") || c.DataDir == "" {
+			(c.LogFormat != "text" && c.LogFormat != "json") || c.DataDir == "" || c.routes == nil || c.routes.Len() == 0 ||
+			c.Window < 16<<10 || c.DrainTimeout <= 0 || c.StreamRoute == "" {
 			t.Fatalf("invalid config accepted: %+v", c)
 		}
 	})

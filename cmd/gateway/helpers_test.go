@@ -344,3 +344,5 @@ func metricLines(body string, subs ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func resumeCloseStatus(err error) int { return int(resume.CloseStatus(err)) }

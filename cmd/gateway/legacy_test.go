@@ -110,3 +110,47 @@ func TestLegacyRefusedWhenOff(t *testing.T) {
 		t.Fatalf("healthz after the refusals: %d", code)
 	}
 }
+
+// TestDrainWithLegacyAndModernSessions drains an in-process gateway with a
+// live modern session and a live legacy session: both end, the shutdown
+// returns without error well within its deadline, and (TestMain) no
+// goroutine is left behind.
+func TestDrainWithLegacyAndModernSessions(t *testing.T) {
+	echo := startTCPEcho(t)
+	g := newTestGateway(t, "-legacy", "-route", "/stream=tcp://"+echo, "-legacy-reconnect-wait=5s")
+	ctx := testCtx(t)
+	modern := g.dial(t, ctx, g.url("wss", "/stream"))
+	if err := echoRoundTrip(ctx, modern, []byte("modern")); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := legacy.Dial(ctx, "tcp", g.addr().String(), &legacy.DialOptions{Encrypt: true, ReconnectWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	lc.SetDeadline(time.Now().Add(testWait))
+	if err := legacytest.EchoExchange(lc, 1, 64<<10, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return g.bridger.Active() == 2 }, "both sessions bridged")
+	sctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := g.shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-g.served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	g.served = nil
+	select {
+	case <-modern.Done():
+	case <-time.After(testWait):
+		t.Fatal("the modern session did not end")
+	}
+	if code := resumeCloseStatus(modern.Err()); code != 1001 {
+		t.Errorf("modern session ended with %v, want 1001", modern.Err())
+	}
+	if n := g.bridger.Active(); n != 0 {
+		t.Errorf("%d bridges left", n)
+	}
+}
