@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import { base64urlEncode } from "../../src/bytes.js";
-import { connect, type ConnectOptions, type DualgateSocket } from "../../src/client.js";
+import { connect, type DualgateSocket } from "../../src/client.js";
+import type { ConnectOptions } from "../../src/options.js";
 import type { DualgateCloseEvent, DualgateMessageEvent, ResumedEvent, StateChangeEvent } from "../../src/events.js";
 import { keyPair } from "../../src/noise.js";
 import { FakeWebSocket, TestServer } from "../helpers/fakenet.js";
