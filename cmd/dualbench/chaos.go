@@ -78,7 +78,11 @@ func runChaos(ctx context.Context, b *bench, rep *report) (*chaosResult, error) 
 		}
 		s := sessions[rng.IntN(len(sessions))]
 		useRST := rng.IntN(2) == 0
-		if s.proxy.kill(useRST) {
+		var stall time.Duration
+		if b.cfg.stall > 0 && rng.IntN(2) == 0 {
+			stall = time.Duration(rng.ExpFloat64() * float64(b.cfg.stall))
+		}
+		if s.proxy.stallThenKill(stall, useRST) {
 			kills.Add(1)
 			if useRST {
 				rst.Add(1)

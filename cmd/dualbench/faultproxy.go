@@ -20,6 +20,7 @@ type faultProxy struct {
 
 	accepted atomic.Int64 // transports so far
 	kills    atomic.Int64
+	dropped  atomic.Int64 // gateway → client bytes dropped by stallThenKill
 
 	mu       sync.Mutex
 	pairs    map[*proxyPair]struct{}
@@ -39,6 +40,7 @@ type proxyPair struct {
 	client, server net.Conn
 	acceptedAt     time.Time
 	gen            uint64
+	blackhole      atomic.Bool // drop gateway → client bytes instead of forwarding them
 }
 
 // resumeSample is one measured resume, seen on the wire.
@@ -136,6 +138,10 @@ func (p *faultProxy) downstream(pair *proxyPair) {
 	watching := true
 	for {
 		n, err := pair.server.Read(buf)
+		if n > 0 && pair.blackhole.Load() {
+			p.dropped.Add(int64(n))
+			continue // lost in transit: the gateway will have to retransmit them
+		}
 		if n > 0 {
 			if watching && w.feed(buf[:n]) != nil {
 				watching = false // not a WebSocket stream we understand; keep proxying
@@ -165,6 +171,22 @@ func (p *faultProxy) drop(pair *proxyPair, rst bool) {
 	p.mu.Lock()
 	delete(p.pairs, pair)
 	p.mu.Unlock()
+}
+
+// stallThenKill first stops forwarding what the gateway sends on every live
+// transport for d (those bytes are lost, so the gateway holds unacknowledged
+// data and the first DATA after the resume is a retransmission), then
+// kills them like kill.
+func (p *faultProxy) stallThenKill(d time.Duration, rst bool) bool {
+	if d > 0 {
+		p.mu.Lock()
+		for pair := range p.pairs {
+			pair.blackhole.Store(true)
+		}
+		p.mu.Unlock()
+		time.Sleep(d)
+	}
+	return p.kill(rst)
 }
 
 // kill drops every live transport of the session and arms the measurement

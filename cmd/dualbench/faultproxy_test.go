@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -129,4 +130,59 @@ func TestFaultProxyTargetDown(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("read through a proxy to nowhere: %v", err)
 	}
+}
+
+// TestFaultProxyStallDropsGatewayBytes checks that a stall loses what the
+// server sends (so that it must retransmit after a resume) before the kill.
+func TestFaultProxyStallDropsGatewayBytes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stop := make(chan struct{})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		chunk := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.SetWriteDeadline(time.Now().Add(time.Second)) //nolint:errcheck // bound
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-served }()
+	p, err := startFaultProxy(ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck // bound
+	if _, err := io.ReadFull(c, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	if !p.stallThenKill(50*time.Millisecond, false) {
+		t.Fatal("no transport to kill")
+	}
+	if p.dropped.Load() == 0 {
+		t.Fatal("nothing was dropped during the stall")
+	}
+	io.Copy(io.Discard, c) //nolint:errcheck // the killed transport ends with FIN or RST
 }

@@ -118,6 +118,7 @@ type cfgInfo struct {
 	Pattern    string   `json:"pattern"`
 	Seed       uint64   `json:"seed"`
 	KillEvery  string   `json:"kill_every,omitempty"`
+	Stall      string   `json:"stall,omitempty"`
 	Rate       int      `json:"rate,omitempty"`
 	Flags      []string `json:"gateway_flags,omitempty"`
 }
@@ -153,6 +154,7 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 	rep.Date = rep.started.UTC().Format(time.RFC3339)
 	if cfg.scenario == "resume" || cfg.scenario == "chaos" {
 		rep.Config.KillEvery = cfg.killEvery.String()
+		rep.Config.Stall = cfg.stall.String()
 	}
 	if cfg.serverKey != "" {
 		rep.Config.Pattern = "NK"

@@ -45,7 +45,8 @@ type config struct {
 	sources    int
 	settle     time.Duration
 	killEvery  time.Duration
-	rate       int // resume: bytes per second per session (0: unpaced)
+	stall      time.Duration // resume, chaos: drop the gateway's bytes this long before a kill
+	rate       int           // resume: bytes per second per session (0: unpaced)
 	seed       uint64
 	baselines  bool
 	systems    []string // throughput: which of gateway, ws-bridge, tcp-proxy
@@ -78,6 +79,7 @@ func defaults(scenario string) config {
 		sources:      200,
 		settle:       3 * time.Second,
 		killEvery:    50 * time.Millisecond,
+		stall:        10 * time.Millisecond,
 		seed:         1,
 	}
 	switch scenario {
@@ -176,6 +178,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.sources, "sources", c.sources, "spread client source addresses over this many addresses 127.0.0.2 …")
 	fs.DurationVar(&c.settle, "settle", c.settle, "idle: wait this long after opening before reading RSS")
 	fs.DurationVar(&c.killEvery, "kill-every", c.killEvery, "resume: kill one transport this often; chaos: mean interval between random drops")
+	fs.DurationVar(&c.stall, "stall", c.stall, "resume: before each kill, drop what the gateway sends for this long, so the first DATA after the resume is a retransmission; chaos: the mean of random such stalls (0: plain kills)")
 	fs.IntVar(&c.rate, "rate", c.rate, "resume: bytes per second each session writes (0: as fast as it can)")
 	fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the chaos schedule and data")
 	fs.BoolVar(&c.baselines, "baselines", c.baselines, "sessions, idle: also measure the two baselines")
@@ -261,6 +264,9 @@ func (c *config) validate() error {
 	}
 	if c.rate < 0 {
 		bad("-rate must not be negative")
+	}
+	if c.stall < 0 || c.scenario == "resume" && c.stall >= c.killEvery {
+		bad("-stall must be at least 0 and shorter than -kill-every")
 	}
 	if c.killEvery <= 0 {
 		bad("-kill-every must be positive")

@@ -113,6 +113,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"chaos", "-addr", "a:1", "-transport", "wss"}, "ws only"},
 		{[]string{"idle", "-addr", "a:1", "-sessions", "0"}, "-sessions"},
 		{[]string{"resume", "-addr", "a:1", "-rate", "-1"}, "-rate"},
+		{[]string{"resume", "-addr", "a:1", "-stall", "50ms"}, "-stall"},
+		{[]string{"chaos", "-addr", "a:1", "-stall", "-1ms"}, "-stall"},
 		{[]string{"throughput", "-addr", "a:1", "extra"}, "unexpected"},
 		{[]string{"throughput", "-nosuchflag"}, "not defined"},
 		{[]string{"throughput", "-addr", "a:1", "-systems", "gateway,nginx"}, "unknown system"},

@@ -32,6 +32,7 @@ type resumeResult struct {
 	GatewayReplayedFrom []string `json:"gateway_replayed_metrics,omitempty"`
 	ClientReplayed      float64  `json:"client_bytes_replayed"`
 	BytesVerified       uint64   `json:"bytes_verified"`
+	BytesDropped        int64    `json:"bytes_dropped_in_transit"` // by the stalls before kills
 	Target              string   `json:"target_p99_5ms,omitempty"`
 }
 
@@ -92,7 +93,7 @@ loop:
 			if s.proxy.pending() || !s.connected() || s.firstErr() != nil {
 				continue
 			}
-			if s.proxy.kill(kills.Load()%2 == 1) {
+			if s.proxy.stallThenKill(b.cfg.stall, kills.Load()%2 == 1) {
 				kills.Add(1)
 			}
 			break
@@ -122,6 +123,7 @@ loop:
 			errs = append(errs, err.Error())
 		}
 		res.BytesVerified += s.verified.Load()
+		res.BytesDropped += s.proxy.dropped.Load()
 	}
 	res.Measured = dial.count()
 	res.DialToFirstData, res.KillToFirstData = dial.summary(), kill.summary()
@@ -201,6 +203,6 @@ func (r *resumeResult) text(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "sessions %d, kills %d, measured %d, unmeasured %d, max attempts %d\n", r.Sessions, r.Kills, r.Measured, r.Unmeasured, r.MaxAttempts)
-	fmt.Fprintf(w, "bytes replayed: gateway %.0f (%v), clients %.0f; bytes verified %d; target p99 ≤ 5 ms: %s\n",
-		r.GatewayReplayed, r.GatewayReplayedFrom, r.ClientReplayed, r.BytesVerified, dash(r.Target))
+	fmt.Fprintf(w, "bytes replayed: gateway %.0f (%v), clients %.0f; dropped in transit %d; bytes verified %d; target p99 ≤ 5 ms: %s\n",
+		r.GatewayReplayed, r.GatewayReplayedFrom, r.ClientReplayed, r.BytesDropped, r.BytesVerified, dash(r.Target))
 }
