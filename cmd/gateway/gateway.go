@@ -58,9 +58,13 @@ type gateway struct {
 	// cancels it once everything else is shut down.
 	base       context.Context
 	cancelBase context.CancelFunc
-	conns      sync.WaitGroup // ServeConn goroutines
-	loops      sync.WaitGroup // accept loops other than the HTTP server's
-	loopErrs   chan error
+	conns      sync.WaitGroup // ServeConn goroutines, added to only through track
+	connsMu    struct {
+		sync.Mutex
+		closed bool // conns is being waited for: no more Add
+	}
+	loops    sync.WaitGroup // accept loops other than the HTTP server's
+	loopErrs chan error
 
 	closeOnce sync.Once
 }
@@ -301,6 +305,18 @@ func bridgeLoop(err error) error {
 	return err
 }
 
+// track adds one to g.conns unless close is waiting for it already (a
+// WaitGroup must not grow from zero while it is waited for).
+func (g *gateway) track() bool {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	if g.connsMu.closed {
+		return false
+	}
+	g.conns.Add(1)
+	return true
+}
+
 // acceptLoop accepts from l until it is closed and hands each connection to
 // serve in its own goroutine, owned by g.conns.
 func (g *gateway) acceptLoop(l net.Listener, secure bool, serve func(net.Conn, bool)) {
@@ -311,7 +327,14 @@ func (g *gateway) acceptLoop(l net.Listener, secure bool, serve func(net.Conn, b
 				// The per-kind listeners fail only once closed.
 				return
 			}
-			g.conns.Go(func() { serve(c, secure) })
+			if !g.track() {
+				c.Close()
+				return
+			}
+			go func() {
+				defer g.conns.Done()
+				serve(c, secure)
+			}()
 		}
 	})
 }
@@ -437,6 +460,9 @@ func (g *gateway) close() error {
 		g.wsh.Close()
 		g.srv.Close()
 		g.cancelBase()
+		g.connsMu.Lock()
+		g.connsMu.closed = true
+		g.connsMu.Unlock()
 		g.conns.Wait()
 		g.loops.Wait()
 		close(g.loopErrs)

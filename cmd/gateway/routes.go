@@ -63,7 +63,10 @@ func (g *gateway) legacyWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept answered the client
 	}
 	c.SetReadLimit(int64(g.cfg.LegacyResendBuffer) + 64<<10)
-	g.conns.Add(1)
+	if !g.track() {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
 	defer g.conns.Done()
 	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
 	info := legacy.Info{Route: g.cfg.LegacyRoute, Secure: r.TLS != nil}
