@@ -43,6 +43,20 @@ ui.url.value = params.get("url") ?? `${location.protocol === "https:" ? "wss" : 
 ui.key.value = params.get("key") ?? meta("dualgate-server-key");
 ui.cipher.value = params.get("cipher") ?? "auto";
 
+// The carrier chips rewrite the URL's scheme; editing the URL updates the chips.
+const schemes = Array.from(document.querySelectorAll<HTMLInputElement>('input[name="scheme"]'));
+const syncScheme = () => {
+  const m = /^(wss?):\/\//.exec(ui.url.value.trim());
+  for (const r of schemes) r.checked = r.value === m?.[1];
+};
+for (const r of schemes) {
+  r.addEventListener("change", () => {
+    ui.url.value = ui.url.value.trim().replace(/^(wss?:\/\/)?/, `${r.value}://`);
+  });
+}
+ui.url.addEventListener("input", syncScheme);
+syncScheme();
+
 let sock: DualgateSocket | undefined;
 let bulk: { size: number; got: number; next: number; start: number; ok: boolean } | undefined;
 

@@ -252,7 +252,8 @@ export class DualgateSocket extends EventTarget {
         yield value;
       }
     } finally {
-      reader.releaseLock();
+      // Stop listening, so that a loop left early does not buffer messages forever.
+      await reader.cancel();
     }
   }
 

@@ -209,6 +209,11 @@ test("the demo page renders, echoes, survives a cut and verifies a bulk echo (sc
   }
   assert.equal(await page.inputValue("#url"), `ws://${HOST}:${srv.port}/stream`);
   assert.equal(await page.inputValue("#key"), srv.key, "the page offers the server's key");
+  assert.ok(await page.isChecked('input[name="scheme"][value="ws"]'));
+  await page.check('input[name="scheme"][value="wss"]');
+  assert.equal(await page.inputValue("#url"), `wss://${HOST}:${srv.port}/stream`);
+  await page.check('input[name="scheme"][value="ws"]');
+  assert.equal(await page.inputValue("#url"), `ws://${HOST}:${srv.port}/stream`);
   await page.click("#connect");
   await page.locator('#state[data-state="open"]').waitFor();
   await page.fill("#message", "hello from the demo");
