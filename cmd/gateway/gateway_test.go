@@ -212,3 +212,32 @@ func TestReadyzWaitsForACME(t *testing.T) {
 		t.Fatalf("/healthz: %d", code)
 	}
 }
+
+// TestOriginAllowlist: a browser page from another origin is refused unless
+// -origin allows it; non-browser clients (no Origin header) always pass.
+func TestOriginAllowlist(t *testing.T) {
+	g := newTestGateway(t, "-origin", "app.example.com, *.trusted.example")
+	ctx := testCtx(t)
+	for _, tt := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{"https://app.example.com", true},
+		{"https://x.trusted.example", true},
+		{"https://evil.example", false},
+	} {
+		opts := g.dialOpts(t)
+		opts.HTTPHeader = http.Header{}
+		if tt.origin != "" {
+			opts.HTTPHeader.Set("Origin", tt.origin)
+		}
+		c, err := resume.Dial(ctx, g.url("ws", "/stream"), opts)
+		if (err == nil) != tt.ok {
+			t.Errorf("origin %q: err = %v, want ok=%v", tt.origin, err, tt.ok)
+		}
+		if err == nil {
+			c.Close()
+		}
+	}
+}

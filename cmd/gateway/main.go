@@ -1,7 +1,3 @@
-// Command gateway runs Dualgate: ws:// and wss:// (and the resumable byte
-// stream) on one TCP port, each session bridged to its route's upstream.
-// Run it with -help for the flags; every flag -some-name is also read from
-// the environment variable DUALGATE_SOME_NAME and from the -config file.
 package main
 
 import (
