@@ -187,24 +187,23 @@ func (m *Manager) ensureDevLeafLocked() error {
 	}
 	renewal := m.cur.Load() != nil
 	if reason != "" {
+		// Count the outcome only once it is in effect: a success is
+		// counted after the new leaf is served (below), so that whoever
+		// watches the counter sees the new certificate.
 		c, err := d.issueLeaf(names, m.opts.DevLeafValidity)
-		mode := ModeDev.String()
-		if renewal {
-			m.met.renew.WithLabelValues(mode, result(err)).Inc()
-		} else {
-			m.met.obtain.WithLabelValues(mode, result(err)).Inc()
+		if err == nil {
+			err = writeFileAtomic(leafPath, encodeCertPEM(c.Raw), 0o644)
 		}
 		if err != nil {
+			m.countDevIssue(renewal, err)
 			if renewal {
 				m.log.Error("re-issuing dev leaf failed; keeping the current one", "err", err)
 			}
 			return err
 		}
-		if err := writeFileAtomic(leafPath, encodeCertPEM(c.Raw), 0o644); err != nil {
-			return err
-		}
 		m.log.Info("issued dev leaf certificate", "reason", reason, "names", names, "not_after", c.NotAfter.UTC())
 		leaf = c
+		defer m.countDevIssue(renewal, nil)
 	} else if renewal && m.cur.Load().Leaf.Equal(leaf) {
 		return nil
 	}
@@ -214,6 +213,17 @@ func (m *Manager) ensureDevLeafLocked() error {
 	m.info.NotAfter = leaf.NotAfter
 	m.met.setExpiry(leaf)
 	return nil
+}
+
+// countDevIssue counts one issue of the dev leaf: a renewal when a leaf was
+// already served, else the first obtain.
+func (m *Manager) countDevIssue(renewal bool, err error) {
+	mode := ModeDev.String()
+	if renewal {
+		m.met.renew.WithLabelValues(mode, result(err)).Inc()
+	} else {
+		m.met.obtain.WithLabelValues(mode, result(err)).Inc()
+	}
 }
 
 // leafProblem returns why leaf must be re-issued, or "".
