@@ -2,7 +2,8 @@
 // while the gateway does not yet serve the resume protocol on a route: the
 // real resume.Server with an in-process, message-preserving echo on /stream,
 // the embedded demo page and bundle on /, plain HTTP and TLS (a self-signed
-// certificate made at start) on one TCP port.
+// certificate made at start) on one TCP port, and /raw-echo, a plain
+// WebSocket echo without the protocol (the baseline of npm run bench).
 //
 // It prints one JSON line {"addr": "127.0.0.1:PORT", "key": "<base64url>"}
 // on stdout when ready, and exits on SIGINT/SIGTERM or when stdin closes.
@@ -103,6 +104,24 @@ func run() error {
 		info := resume.TransportInfo{Route: "/stream", RemoteAddr: ap, Secure: r.TLS != nil}
 		if err := srv.ServeTransport(ctx, resume.WebSocketTransport(c), info); err != nil {
 			log.Debug("e2eserver: transport", "err", err)
+		}
+	})
+	// A plain WebSocket echo without the protocol: the baseline of npm run bench.
+	mux.HandleFunc("/raw-echo", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow() //nolint:errcheck // best effort
+		c.SetReadLimit(64 << 20)
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.Write(ctx, typ, b); err != nil {
+				return
+			}
 		}
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}

@@ -77,3 +77,38 @@ for (const c of cases) {
     });
   }
 }
+
+if (SERVER === "e2eserver") {
+  // Baseline: the same echo over a plain WebSocket, without the protocol.
+  for (const [name, url] of [["ws://", () => `http://${HOST}:${srv.port}/`], ["wss://", () => `https://127.0.0.1:${srv.port}/`]] as const) {
+    test(`bench baseline: plain WebSocket echo over ${name}, 64 KiB messages, ${SIZE >> 20} MiB`, { timeout: 600_000 }, async () => {
+      const page = await browser.ctx.newPage();
+      page.setDefaultTimeout(600_000);
+      await page.goto(url());
+      const r = await page.evaluate(async (size) => {
+        const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/raw-echo`);
+        ws.binaryType = "arraybuffer";
+        await new Promise((res) => (ws.onopen = res));
+        const piece = 64 << 10;
+        const chunk = new Uint8Array(piece);
+        let got = 0;
+        const t0 = performance.now();
+        const done = new Promise<void>((res) => (ws.onmessage = (e) => {
+          got += (e.data as ArrayBuffer).byteLength;
+          if (got >= size) res();
+        }));
+        for (let o = 0; o < size; o += piece) {
+          ws.send(chunk);
+          while (ws.bufferedAmount > 1 << 20 || o - got > 4 << 20) await new Promise((res) => setTimeout(res, 1));
+        }
+        await done;
+        const ms = performance.now() - t0;
+        ws.close();
+        return { got, ms };
+      }, SIZE);
+      console.log(`BENCH baseline | plain WebSocket ${name} | 64 KiB | ${(r.ms / 1000).toFixed(2)} s | ${(SIZE / (1 << 20) / (r.ms / 1000)).toFixed(1)} MiB/s each way`);
+      assert.equal(r.got, SIZE);
+      await page.close();
+    });
+  }
+}
