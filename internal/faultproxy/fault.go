@@ -2,8 +2,8 @@ package faultproxy
 
 import "fmt"
 
-// Fault is a transport fault a Proxy injects into a link. See the package
-// documentation for what each one does on the wire.
+// Fault is a transport fault a Proxy injects into a link; the zero value is
+// Drop. See the package documentation for what each one does on the wire.
 type Fault int
 
 // The faults, in the order Stats reports them.
@@ -79,8 +79,9 @@ const Unlimited int64 = -1
 // arrives, so 0 strikes on the first byte. When a chunk exceeds a limit, the
 // part within every limit is forwarded and then Fault strikes.
 //
-// The zero Budget strikes Drop on the first byte; use NoBudget or
-// TotalBudget to start from unlimited.
+// A Fault outside the defined kinds is taken as Drop. The zero Budget
+// strikes Drop on the first byte; use NoBudget or TotalBudget to start from
+// unlimited.
 type Budget struct {
 	Total, Up, Down int64
 	Fault           Fault

@@ -42,7 +42,8 @@ type Proxy struct {
 	wg        sync.WaitGroup // accept loop and relays
 }
 
-// Stats is a snapshot of a Proxy's counters.
+// Stats is a snapshot of a Proxy's counters, returned by Proxy.Stats; it is
+// a plain value that nothing updates.
 type Stats struct {
 	// Accepted counts the client connections accepted, DialErrors those
 	// of them whose target could not be dialled (they were closed).
