@@ -31,6 +31,16 @@ func echo() (addr string, stop func()) {
 	return ln.Addr().String(), func() { _ = ln.Close(); <-done }
 }
 
+// dialThrough connects to p, with a deadline on every read and write.
+func dialThrough(p *faultproxy.Proxy) net.Conn {
+	c, err := net.DialTimeout("tcp", p.Addr(), 10*time.Second)
+	if err != nil {
+		panic(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
 // A budget cuts a stream at a chosen byte and then injects a fault.
 func Example_budget() {
 	target, stop := echo()
@@ -42,12 +52,8 @@ func Example_budget() {
 		panic(err)
 	}
 	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		panic(err)
-	}
+	c := dialThrough(p)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	// 4 bytes up and 4 back leave 2 of the 10: "hello" goes through
 	// cut after "he", and the link is reset.
 	_, _ = c.Write([]byte("ping"))
@@ -74,16 +80,12 @@ func ExampleProxy_Strike() {
 		panic(err)
 	}
 	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		panic(err)
-	}
+	c := dialThrough(p)
 	defer c.Close()
 	if err := p.WaitConns(context.Background(), 1); err != nil {
 		panic(err)
 	}
 	fmt.Println(p.Strike(faultproxy.Drop))
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = c.Read(make([]byte, 1))
 	fmt.Println(err)
 	// Output:

@@ -88,29 +88,11 @@ func TestStrike(t *testing.T) {
 		}, afterClose: func(t *testing.T, _, server net.Conn) {
 			wantClosed(t, "held server", server)
 		}},
-		{fault: faultproxy.Blackhole, held: 2, check: func(t *testing.T, client, server net.Conn) {
-			if _, err := client.Write([]byte("lost")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := server.Write([]byte("lost")); err != nil {
-				t.Fatal(err)
-			}
-			wantSilence(t, "server", server)
-			wantSilence(t, "client", client)
-		}, afterClose: func(t *testing.T, client, server net.Conn) {
+		{fault: faultproxy.Blackhole, held: 2, check: silentBothWays, afterClose: func(t *testing.T, client, server net.Conn) {
 			wantClosed(t, "held client", client)
 			wantClosed(t, "held server", server)
 		}},
-		{fault: faultproxy.Discard, live: 1, check: func(t *testing.T, client, server net.Conn) {
-			if _, err := client.Write([]byte("lost")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := server.Write([]byte("lost")); err != nil {
-				t.Fatal(err)
-			}
-			wantSilence(t, "server", server)
-			wantSilence(t, "client", client)
-		}, afterClose: func(t *testing.T, client, server net.Conn) {
+		{fault: faultproxy.Discard, live: 1, check: silentBothWays, afterClose: func(t *testing.T, client, server net.Conn) {
 			wantEOF(t, "client", client)
 			wantEOF(t, "server", server)
 		}},
@@ -151,6 +133,18 @@ func TestStrike(t *testing.T) {
 			}
 		})
 	}
+}
+
+// silentBothWays checks that what either peer writes never arrives.
+func silentBothWays(t *testing.T, client, server net.Conn) {
+	t.Helper()
+	for _, c := range []net.Conn{client, server} {
+		if _, err := c.Write([]byte("lost")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantSilence(t, "server", server)
+	wantSilence(t, "client", client)
 }
 
 func TestDiscardThenReset(t *testing.T) {

@@ -18,17 +18,18 @@ import (
 // concurrently: every byte that arrives is right, every fault is counted,
 // and Close leaves nothing behind (goleak).
 func TestConcurrentFaults(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	const links = 24
+	tg := newTarget(t)
 	var servers sync.WaitGroup
 	servers.Add(1)
 	go func() {
 		defer servers.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+		for range links {
+			var c net.Conn
+			select {
+			case c = <-tg.conns:
+			case <-time.After(timeout):
+				t.Error("target accepted too few connections")
 				return
 			}
 			servers.Add(1)
@@ -42,7 +43,7 @@ func TestConcurrentFaults(t *testing.T) {
 	}()
 	var budgetStrikes atomic.Int64
 	faults := faultproxy.Faults()
-	p, err := faultproxy.New(ln.Addr().String(), &faultproxy.Options{
+	p, err := faultproxy.New(tg.addr(), &faultproxy.Options{
 		RandomChunks: true,
 		BufferSize:   8 << 10,
 		Budget: func() faultproxy.Budget {
@@ -57,7 +58,6 @@ func TestConcurrentFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const links = 24
 	const size = 192 << 10
 	var clients sync.WaitGroup
 	var complete atomic.Int64
@@ -124,6 +124,5 @@ func TestConcurrentFaults(t *testing.T) {
 	if s := p.Stats(); s.Live != 0 || s.Held != 0 {
 		t.Fatalf("after Close: %+v", s)
 	}
-	_ = ln.Close()
 	servers.Wait()
 }
