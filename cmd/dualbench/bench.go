@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/dualgate/dualgate/resume"
 )
 
 // bench is the environment of one run: the upstreams, the gateway under
@@ -91,6 +92,18 @@ func newBench(ctx context.Context, cfg *config, log io.Writer, verify bool) (_ *
 		}
 		b.gwAddr, b.gwPID = b.gw.addr, b.gw.pid()
 		fmt.Fprintf(log, "dualbench: gateway pid %d on %s (log %s)\n", b.gwPID, b.gwAddr, b.gw.logPath)
+	}
+	if cfg.pin && cfg.serverKey == "" && b.gw != nil {
+		// The gateway keeps its key as DATA_DIR/server.key (32 raw bytes).
+		raw, err := os.ReadFile(filepath.Join(b.gw.dataDir, "server.key"))
+		if err != nil {
+			return nil, fmt.Errorf("dualbench: -pin: %w", err)
+		}
+		k, err := resume.NewKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("dualbench: -pin: %w", err)
+		}
+		cfg.serverKey = k.PublicString()
 	}
 	caFile := cfg.caFile
 	if caFile == "" && b.gw != nil {

@@ -156,7 +156,7 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 		rep.Config.KillEvery = cfg.killEvery.String()
 		rep.Config.Stall = cfg.stall.String()
 	}
-	if cfg.serverKey != "" {
+	if cfg.serverKey != "" || cfg.pin {
 		rep.Config.Pattern = "NK"
 	}
 	b, err := newBench(ctx, cfg, log, cfg.scenario == "chaos")

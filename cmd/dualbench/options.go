@@ -31,6 +31,7 @@ type config struct {
 	echoListen   string   // address of dualbench's echo upstream
 	caFile       string   // CA of the gateway's wss certificate ("" = the dev CA in the data dir)
 	serverKey    string   // pinned key (NK); "" = NN
+	pin          bool     // with -gateway: pin the started gateway's key (NK)
 	suite        string   // aes | chacha
 
 	// Load.
@@ -144,6 +145,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.echoListen, "echo-listen", c.echoListen, "listen `address` of the echo upstream (fix it when using -addr)")
 	fs.StringVar(&c.caFile, "ca", c.caFile, "PEM `file` of the CA of the gateway's wss certificate (default: the dev CA in the data directory)")
 	fs.StringVar(&c.serverKey, "server-key", c.serverKey, "pin this gateway `key` (base64url) and use the NK pattern; default NN")
+	fs.BoolVar(&c.pin, "pin", c.pin, "with -gateway: pin the started gateway's key from its data directory (NK pattern)")
 	fs.StringVar(&c.suite, "suite", c.suite, "cipher `suite` the client proposes: aes or chacha")
 	fs.DurationVar(&c.duration, "duration", c.duration, "measuring window (throughput, per run), run length (sessions, resume, chaos)")
 	fs.DurationVar(&c.warmup, "warmup", c.warmup, "unmeasured warm-up before each measuring window")
@@ -226,6 +228,9 @@ func (c *config) validate() error {
 		bad("need -gateway PATH (build or run the gateway) or -addr HOST:PORT (a running one)")
 	case c.gateway != "" && c.addr != "":
 		bad("-gateway and -addr exclude each other")
+	}
+	if c.pin && c.gateway == "" {
+		bad("-pin needs -gateway (with -addr give -server-key)")
 	}
 	if c.duration <= 0 || c.warmup < 0 || c.timeout <= 0 || c.settle < 0 {
 		bad("durations must be positive")

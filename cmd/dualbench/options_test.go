@@ -118,6 +118,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"throughput", "-addr", "a:1", "extra"}, "unexpected"},
 		{[]string{"throughput", "-nosuchflag"}, "not defined"},
 		{[]string{"throughput", "-addr", "a:1", "-systems", "gateway,nginx"}, "unknown system"},
+		{[]string{"sessions", "-addr", "a:1", "-pin"}, "-pin needs -gateway"},
 	}
 	for _, tt := range tests {
 		_, err := parseArgs(tt.args, io.Discard)
