@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,8 +45,9 @@ func TestHeavyLegacyChaosThroughGateway(t *testing.T) {
 	const (
 		window   = 256 << 10 // unanswered bytes, well within the 1 MiB resend buffer
 		minBytes = 64 << 10  // fault budget per link (both directions)
-		maxBytes = 384 << 10 // < 2*total: each session's first link must fail
 	)
+	// Below 2*total, so each session's first link is certain to fail.
+	maxBytes := testenv.Scale(1<<20, 384<<10)
 	carriers := []string{"tcp", "tls", "ws"}
 	for _, encrypt := range []bool{true, false} {
 		mode := map[bool]string{true: "encrypted", false: "plain"}[encrypt]
@@ -62,7 +64,7 @@ func TestHeavyLegacyChaosThroughGateway(t *testing.T) {
 				for ci, carrier := range carriers {
 					t.Run(carrier, func(t *testing.T) {
 						t.Parallel()
-						legacyChaosCarrier(t, g.addr().String(), carrier, pool, encrypt,
+						legacyChaosCarrier(t, g, carrier, pool, encrypt,
 							uint64(ci+1)*100+uint64(len(mode)), perProxy, total, window, minBytes, maxBytes)
 					})
 				}
@@ -105,8 +107,9 @@ func TestHeavyLegacyChaosThroughGateway(t *testing.T) {
 // legacyChaosCarrier runs perProxy sessions through each of two fault
 // proxies in front of the gateway at addr, over one carrier, and checks the
 // echo and that each proxy's faults struck.
-func legacyChaosCarrier(t *testing.T, addr, carrier string, pool *x509.CertPool, encrypt bool,
+func legacyChaosCarrier(t *testing.T, g *testGateway, carrier string, pool *x509.CertPool, encrypt bool,
 	seed uint64, perProxy, total, window, minBytes, maxBytes int) {
+	addr := g.addr().String()
 	type session struct {
 		c     *legacy.Conn
 		proxy *legacytest.Proxy
@@ -133,7 +136,7 @@ func legacyChaosCarrier(t *testing.T, addr, carrier string, pool *x509.CertPool,
 				ReconnectWait:    testWait,
 				RetryInterval:    5 * time.Millisecond,
 				MaxRetryInterval: 100 * time.Millisecond,
-				ReadIdleTimeout:  time.Second, // how a client notices a silent link
+				ReadIdleTimeout:  500 * time.Millisecond, // how a client notices a silent link
 			})
 			cancel()
 			if err != nil {
@@ -157,10 +160,17 @@ func legacyChaosCarrier(t *testing.T, addr, carrier string, pool *x509.CertPool,
 			errs <- nil
 		}()
 	}
+	failed := false
 	for range sessions {
 		if err := <-errs; err != nil {
 			t.Error(err)
+			failed = true
 		}
+	}
+	if failed {
+		_, m := get(t, g.url("http", "/metrics"), nil)
+		t.Logf("gateway legacy metrics:\n%s\ngateway legacy log (tail):\n%s",
+			metricLines(m, "dualgate_legacy_"), legacyLogTail(g.log.String(), 40))
 	}
 	for _, p := range proxies {
 		p.SetChaos(false)
@@ -179,6 +189,18 @@ func legacyChaosCarrier(t *testing.T, addr, carrier string, pool *x509.CertPool,
 		}
 		t.Logf("%s/%s: %d sessions × %d bytes, faults %v", carrier, set.name, perProxy, total, counts)
 	}
+}
+
+// legacyLogTail returns the last n lines of the gateway log that mention
+// the legacy protocol, to explain a failure.
+func legacyLogTail(log string, n int) string {
+	var lines []string
+	for line := range strings.SplitSeq(log, "\n") {
+		if strings.Contains(line, "legacy") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // legacyCarrierDial returns a legacy transport dialer to a proxy in front
