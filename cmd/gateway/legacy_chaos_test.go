@@ -41,13 +41,13 @@ var legacyFaultSets = []struct {
 // on the bridge are asserted.
 func TestHeavyLegacyChaosThroughGateway(t *testing.T) {
 	perProxy := testenv.Scale(2, 1) // sessions per proxy, two proxies per carrier
-	total := testenv.Scale(2<<20, 512<<10)
+	total := testenv.Scale(2<<20, 1<<20)
 	const (
 		window   = 256 << 10 // unanswered bytes, well within the 1 MiB resend buffer
 		minBytes = 64 << 10  // fault budget per link (both directions)
 	)
 	// Below 2*total, so each session's first link is certain to fail.
-	maxBytes := testenv.Scale(1<<20, 384<<10)
+	maxBytes := testenv.Scale(1<<20, 512<<10)
 	carriers := []string{"tcp", "tls", "ws"}
 	for _, encrypt := range []bool{true, false} {
 		mode := map[bool]string{true: "encrypted", false: "plain"}[encrypt]
