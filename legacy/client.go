@@ -33,7 +33,7 @@ func Dial(ctx context.Context, network, address string, opts *DialOptions) (*Con
 
 // DialWith is Dial with a custom transport dialer, called for the first
 // connection and for every reconnect: use it for TLS or for WebSocket
-// (websocket.NetConn(context.Background(), ws, websocket.MessageBinary)).
+// (WebSocketConn(context.Background(), ws)).
 func DialWith(ctx context.Context, dial DialFunc, opts *DialOptions) (*Conn, error) {
 	return dialWith(ctx, dial, opts, rand.Reader)
 }

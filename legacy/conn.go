@@ -76,6 +76,7 @@ type Conn struct {
 	sentMax     uint64     // highest offset ever sent (resend accounting)
 	hwWrite     uint64     // server: client counts of the last accepted reconnect
 	hwRead      uint64
+	attaches    uint64 // transports attached so far; a handshake that saw another value is stale
 	remote      net.Addr
 	local       net.Addr
 	detachTimer *time.Timer // server: ends the session after ReconnectWait

@@ -72,7 +72,7 @@
 //
 // The gateway's sniffer hands connections whose first byte is 0x00 or 0xFF
 // to Server.ServeConn (raw, after TLS termination, or wrapped with
-// websocket.NetConn on a WebSocket route); Server.Accept yields each new
+// WebSocketConn on a WebSocket route); Server.Accept yields each new
 // session as a net.Conn to bridge to an upstream. Dial and DialWith are
 // the Go client.
 package legacy

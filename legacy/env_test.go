@@ -99,7 +99,7 @@ func newEnv(tb testing.TB, kind string, opts ServerOptions, popts *legacytest.Op
 				return
 			}
 			ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-			nc := websocket.NetConn(r.Context(), ws, websocket.MessageBinary)
+			nc := WebSocketConn(r.Context(), ws)
 			_ = srv.ServeConn(r.Context(), nc, Info{RemoteAddr: ap, Route: r.URL.Path})
 		}))
 		// WebSocket hides its socket from the server, so cap the kernel
@@ -118,7 +118,7 @@ func newEnv(tb testing.TB, kind string, opts ServerOptions, popts *legacytest.Op
 			if err != nil {
 				return nil, err
 			}
-			return websocket.NetConn(context.Background(), ws, websocket.MessageBinary), nil
+			return WebSocketConn(context.Background(), ws), nil
 		}
 	default:
 		tb.Fatalf("unknown transport %q", kind)

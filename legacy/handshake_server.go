@@ -186,6 +186,7 @@ func (s *Server) reconnect(conn net.Conn, info Info) (*Conn, *transport, error) 
 		return refuse(resultBadCounts, err)
 	}
 	resp := reconnectResponse{writeCount: c.writeCount, readCount: c.readCount}
+	attaches := c.attaches
 	c.mu.Unlock()
 
 	if _, err := io.ReadFull(s.rand, resp.challenge[:]); err != nil {
@@ -211,11 +212,20 @@ func (s *Server) reconnect(conn net.Conn, info Info) (*Conn, *transport, error) 
 	// Take over. The session may have moved on while we talked: an older
 	// transport may have delivered more (the reader skips it on resend) or
 	// written more (still fine while the ring holds what the client lacks).
+	// If a newer reconnect attached meanwhile, this handshake is stale: it
+	// is refused on its own link and the session, served by the newer
+	// transport, is left alone. Only when no transport attached since and
+	// the ring no longer holds what the client lacks is the session lost.
 	t := newTransport(conn, s.opts.ResendBuffer)
 	c.mu.Lock()
-	if c.ended || !c.ring.holds(req.readCount) || c.readCount > req.writeCount {
-		ended := c.ended
+	if c.ended || c.attaches != attaches || !c.ring.holds(req.readCount) || c.readCount > req.writeCount {
+		ended, stale := c.ended, c.attaches != attaches
 		c.mu.Unlock()
+		if stale {
+			err := fmt.Errorf("legacy: reconnect: session %d: a newer transport attached during the handshake", req.id)
+			s.refused(handshakeReconn, resultStale, info, err)
+			return nil, nil, err
+		}
 		err := fmt.Errorf("legacy: reconnect: session %d moved on during the handshake", req.id)
 		s.refused(handshakeReconn, resultBadCounts, info, err)
 		if !ended {

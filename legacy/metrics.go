@@ -24,6 +24,7 @@ const (
 	resultUnknownID  = "unknown_id"
 	resultReplay     = "replayed"
 	resultBadCounts  = "bad_counts"
+	resultStale      = "stale"
 	resultLimit      = "limit"
 	resultIOError    = "io_error"
 	resultTimeout    = "timeout"

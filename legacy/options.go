@@ -78,7 +78,7 @@ func (o *ServerOptions) cloneWithDefaults() ServerOptions {
 }
 
 // DialFunc opens one transport to the server: TCP, TLS, or a WebSocket
-// wrapped with websocket.NetConn. The returned conn must outlive ctx, which
+// wrapped with WebSocketConn. The returned conn must outlive ctx, which
 // only bounds the dial.
 type DialFunc func(ctx context.Context) (net.Conn, error)
 

@@ -75,7 +75,7 @@ func (s *Server) Accept() (net.Conn, error) {
 // 0xFF, replayed by the sniffer) selects a new session or a reconnect. It
 // returns when the connection is done: refused, replaced by a newer
 // transport, failed, or its session ended; conn is closed by then. A raw
-// TCP conn, a TLS conn and websocket.NetConn(..., MessageBinary) all work;
+// TCP conn, a TLS conn and a WebSocket wrapped with WebSocketConn all work;
 // info describes it.
 func (s *Server) ServeConn(ctx context.Context, conn net.Conn, info Info) error {
 	s.mu.Lock()

@@ -50,6 +50,7 @@ func (c *Conn) attachLocked(t *transport, sendFrom, recvFrom uint64, remote neti
 		old.kill(errors.New("legacy: replaced by a newer transport"))
 	}
 	c.cur = t
+	c.attaches++
 	t.sent, t.rxPos = sendFrom, recvFrom
 	c.sentMark = sendFrom
 	if c.detachTimer != nil {

@@ -217,7 +217,7 @@ func legacyCarrierDial(carrier, addr string, pool *x509.CertPool) legacy.DialFun
 			if err != nil {
 				return nil, err
 			}
-			return websocket.NetConn(context.Background(), ws, websocket.MessageBinary), nil
+			return legacy.WebSocketConn(context.Background(), ws), nil
 		}
 	default:
 		var d net.Dialer

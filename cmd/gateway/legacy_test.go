@@ -47,7 +47,7 @@ func TestLegacyThroughGateway(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					return websocket.NetConn(context.Background(), c, websocket.MessageBinary), nil
+					return legacy.WebSocketConn(context.Background(), c), nil
 				},
 			}
 			for _, carrier := range []string{"tcp", "tls", "ws"} {

@@ -68,7 +68,7 @@ func (g *gateway) legacyWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer g.conns.Done()
-	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	nc := legacy.WebSocketConn(context.Background(), c)
 	info := legacy.Info{Route: g.cfg.LegacyRoute, Secure: r.TLS != nil}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		info.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
