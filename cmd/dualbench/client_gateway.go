@@ -13,8 +13,9 @@ import (
 
 // clientHooks are the optional per-session observers of a gateway dial.
 type clientHooks struct {
-	addr          string // dial this host:port instead of the gateway (a fault proxy)
-	direct        bool   // dial from 127.0.0.1 instead of the rotating source addresses
+	addr          string                                                            // dial this host:port instead of the gateway (a fault proxy)
+	direct        bool                                                              // dial from 127.0.0.1 instead of the rotating source addresses
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error) // opens the transports, if set (implies direct)
 	onStateChange func(resume.State)
 	registerer    prometheus.Registerer // client-side metrics of this session
 }
@@ -29,7 +30,10 @@ func (b *bench) dialOptions(transport string, h *clientHooks) *resume.DialOption
 	if b.cfg.suite == "chacha" {
 		o.Suite = resume.SuiteChaChaPoly
 	}
-	if h == nil || !h.direct {
+	switch {
+	case h != nil && h.dial != nil:
+		o.DialContext = h.dial
+	case h == nil || !h.direct:
 		o.DialContext = b.dialTCP
 	}
 	if transport == "wss" {

@@ -1,46 +1,42 @@
 package main
 
 import (
-	"errors"
-	"io"
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dualgate/dualgate/internal/faultproxy"
 )
 
-// faultProxy is a loopback TCP proxy in front of the gateway for one
-// session: every transport of the session passes through it, so kill can
-// drop the transport, and the proxy sees when the next transport connects
-// and when its first DATA message arrives from the gateway. It is safe for
-// concurrent use.
+// faultProxy puts one session's transports through an
+// internal/faultproxy.Proxy in front of the gateway, so kill can drop the
+// transport, and measures resumes on the wire: its Tap sees when the next
+// transport connects and when its first DATA message arrives from the
+// gateway. The stall before a kill is dualbench's own (faultproxy's Discard
+// would also drop the client's bytes and count nothing): the session dials
+// through dial, and a stalled connection reads and throws away what the
+// gateway sends. It is safe for concurrent use.
 type faultProxy struct {
-	ln     net.Listener
-	target string
+	*faultproxy.Proxy
 
-	accepted atomic.Int64 // transports so far
-	kills    atomic.Int64
 	dropped  atomic.Int64 // gateway → client bytes dropped by stallThenKill
+	onSample func(resumeSample)
 
-	mu       sync.Mutex
-	pairs    map[*proxyPair]struct{}
+	mu     sync.Mutex
+	m      measurement
+	lastID uint64                  // highest link ID the Tap has seen
+	conns  map[*stallConn]struct{} // open connections made by dial
+}
+
+// measurement is the state of the resume being measured.
+type measurement struct {
+	seq      uint64    // counts kills, so a failed kill can undo its own arming
 	armed    bool      // measure the next transport that delivers DATA
 	killedAt time.Time // when armed
 	attempts int       // transports accepted since the kill
-	gen      uint64    // transports accepted so far (numbers pairs)
-	killGen  uint64    // gen at the last kill: later pairs are new transports
-	onSample func(resumeSample)
-	closed   bool
-
-	wg sync.WaitGroup
-}
-
-// proxyPair is one proxied transport.
-type proxyPair struct {
-	client, server net.Conn
-	acceptedAt     time.Time
-	gen            uint64
-	blackhole      atomic.Bool // drop gateway → client bytes instead of forwarding them
+	killID   uint64    // highest link ID at the kill: later links are new transports
 }
 
 // resumeSample is one measured resume, seen on the wire.
@@ -53,135 +49,69 @@ type resumeSample struct {
 // startFaultProxy listens on a fresh loopback port and forwards every
 // connection to target. onSample receives each measured resume.
 func startFaultProxy(target string, onSample func(resumeSample)) (*faultProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &faultProxy{onSample: onSample, conns: map[*stallConn]struct{}{}}
+	fp, err := faultproxy.New(target, &faultproxy.Options{Tap: p.tap})
 	if err != nil {
 		return nil, err
 	}
-	p := &faultProxy{ln: ln, target: target, pairs: map[*proxyPair]struct{}{}, onSample: onSample}
-	p.wg.Add(1)
-	go p.acceptLoop()
+	p.Proxy = fp
 	return p, nil
 }
 
 // addr returns the address clients dial instead of the gateway.
-func (p *faultProxy) addr() string { return p.ln.Addr().String() }
+func (p *faultProxy) addr() string { return p.Addr() }
 
-func (p *faultProxy) acceptLoop() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		now := time.Now()
-		p.accepted.Add(1)
-		s, err := net.DialTimeout("tcp", p.target, 10*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		pair := &proxyPair{client: c, server: s, acceptedAt: now}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
-			s.Close()
-			return
-		}
-		p.gen++
-		pair.gen = p.gen
-		p.pairs[pair] = struct{}{}
-		if p.armed {
-			p.attempts++
-		}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go p.upstream(pair)
-		go p.downstream(pair)
+// tap watches the WebSocket messages the gateway sends on a new link until
+// its first DATA message.
+func (p *faultProxy) tap(info faultproxy.LinkInfo) faultproxy.TapFunc {
+	p.mu.Lock()
+	p.lastID = max(p.lastID, info.ID)
+	if p.m.armed {
+		p.m.attempts++
 	}
-}
-
-// upstream copies client → gateway.
-func (p *faultProxy) upstream(pair *proxyPair) {
-	defer p.wg.Done()
-	io.Copy(pair.server, pair.client) //nolint:errcheck // ends with either side
-	p.drop(pair, false)
-}
-
-// downstream copies gateway → client and watches the WebSocket messages.
-func (p *faultProxy) downstream(pair *proxyPair) {
-	defer p.wg.Done()
+	p.mu.Unlock()
+	done := false
 	w := newWSWatcher(func(index, length int) {
-		if index < 2 || length < minDataMessage {
+		if done || index < 2 || length < minDataMessage {
 			return // the server hello, or ACK/PING/PONG
 		}
+		// A link's first DATA is all there is to see: a later kill drops
+		// this link, so only a newer one can be measured.
+		done = true
 		now := time.Now()
 		p.mu.Lock()
 		var s resumeSample
 		// Only a transport accepted after the kill counts: a killed one may
 		// still be handing over bytes it read before it was closed.
-		report := p.armed && pair.gen > p.killGen
+		report := p.m.armed && info.ID > p.m.killID
 		if report {
-			s = resumeSample{DialToData: now.Sub(pair.acceptedAt), KillToData: now.Sub(p.killedAt), Attempts: p.attempts}
-			p.armed = false
+			s = resumeSample{DialToData: now.Sub(info.Accepted), KillToData: now.Sub(p.m.killedAt), Attempts: p.m.attempts}
+			p.m.armed = false
 		}
-		cb := p.onSample
 		p.mu.Unlock()
-		if report && cb != nil {
-			cb(s)
+		if report && p.onSample != nil {
+			p.onSample(s)
 		}
 	})
-	buf := make([]byte, 64<<10)
-	watching := true
-	for {
-		n, err := pair.server.Read(buf)
-		if n > 0 && pair.blackhole.Load() {
-			p.dropped.Add(int64(n))
-			continue // lost in transit: the gateway will have to retransmit them
+	return func(d faultproxy.Direction, b []byte) bool {
+		if d != faultproxy.ToClient {
+			return false
 		}
-		if n > 0 {
-			if watching && w.feed(buf[:n]) != nil {
-				watching = false // not a WebSocket stream we understand; keep proxying
-			}
-			if _, werr := pair.client.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
+		// Not a WebSocket stream we understand, or the first DATA seen:
+		// stop watching; the link keeps relaying.
+		return w.feed(b) == nil && !done
 	}
-	p.drop(pair, false)
 }
 
-// drop closes a pair (with RST when rst is set) and forgets it.
-func (p *faultProxy) drop(pair *proxyPair, rst bool) {
-	if rst {
-		for _, c := range []net.Conn{pair.client, pair.server} {
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetLinger(0) //nolint:errcheck // best effort: a FIN is fine too
-			}
-		}
-	}
-	pair.client.Close()
-	pair.server.Close()
-	p.mu.Lock()
-	delete(p.pairs, pair)
-	p.mu.Unlock()
-}
-
-// stallThenKill first stops forwarding what the gateway sends on every live
-// transport for d (those bytes are lost, so the gateway holds unacknowledged
-// data and the first DATA after the resume is a retransmission), then
-// kills them like kill.
+// stallThenKill first throws away what the gateway sends on every live
+// transport for d (those bytes are lost, so the gateway holds
+// unacknowledged data and the first DATA after the resume is a
+// retransmission), then kills them like kill.
 func (p *faultProxy) stallThenKill(d time.Duration, rst bool) bool {
 	if d > 0 {
 		p.mu.Lock()
-		for pair := range p.pairs {
-			pair.blackhole.Store(true)
+		for c := range p.conns {
+			c.stalled.Store(true)
 		}
 		p.mu.Unlock()
 		time.Sleep(d)
@@ -189,47 +119,79 @@ func (p *faultProxy) stallThenKill(d time.Duration, rst bool) bool {
 	return p.kill(rst)
 }
 
-// kill drops every live transport of the session and arms the measurement
-// of the next one. It reports whether there was a transport to drop.
+// kill drops (rst: resets) every live transport of the session and arms
+// the measurement of the next one. It reports whether there was a
+// transport to drop.
 func (p *faultProxy) kill(rst bool) bool {
-	p.mu.Lock()
-	pairs := make([]*proxyPair, 0, len(p.pairs))
-	for pair := range p.pairs {
-		pairs = append(pairs, pair)
+	f := faultproxy.Drop
+	if rst {
+		f = faultproxy.Reset
 	}
-	if len(pairs) > 0 {
-		p.armed, p.killedAt, p.attempts, p.killGen = true, time.Now(), 0, p.gen
+	// Armed before the strike: the client may redial as soon as it sees it.
+	p.mu.Lock()
+	prev := p.m
+	p.m = measurement{seq: prev.seq + 1, armed: true, killedAt: time.Now(), killID: p.lastID}
+	seq := p.m.seq
+	p.mu.Unlock()
+	if p.Strike(f) > 0 {
+		return true
+	}
+	p.mu.Lock()
+	if p.m.seq == seq {
+		prev.seq = seq
+		p.m = prev // nothing was dropped: nothing to measure
 	}
 	p.mu.Unlock()
-	for _, pair := range pairs {
-		p.drop(pair, rst)
-	}
-	if len(pairs) > 0 {
-		p.kills.Add(1)
-	}
-	return len(pairs) > 0
+	return false
 }
 
 // pending reports whether a kill has not been followed by DATA yet.
 func (p *faultProxy) pending() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.armed
+	return p.m.armed
 }
 
-// Close stops the proxy, drops every transport and waits.
-func (p *faultProxy) Close() error {
-	err := p.ln.Close()
+// dial opens a connection to the proxy (addr) that stallThenKill can
+// stall; it is the session's resume.DialOptions.DialContext.
+func (p *faultProxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	sc := &stallConn{Conn: c, p: p}
 	p.mu.Lock()
-	p.closed = true
-	pairs := make([]*proxyPair, 0, len(p.pairs))
-	for pair := range p.pairs {
-		pairs = append(pairs, pair)
-	}
+	p.conns[sc] = struct{}{}
 	p.mu.Unlock()
-	for _, pair := range pairs {
-		p.drop(pair, false)
+	return sc, nil
+}
+
+// stallConn is the client's end of one transport. Once stalled, it reads
+// and throws away what the gateway sends until the connection fails (the
+// kill that follows every stall).
+type stallConn struct {
+	net.Conn
+	p       *faultProxy
+	stalled atomic.Bool
+}
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if !c.stalled.Load() {
+			return n, err
+		}
+		c.p.dropped.Add(int64(n)) // lost in transit: the gateway will have to retransmit them
+		if err != nil {
+			return 0, err
+		}
 	}
-	p.wg.Wait()
-	return err
+}
+
+func (c *stallConn) Close() error {
+	c.p.mu.Lock()
+	delete(c.p.conns, c)
+	c.p.mu.Unlock()
+	return c.Conn.Close()
 }

@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/dualgate/dualgate/internal/faultproxy"
 )
 
 // helloServer is a real WebSocket server that, like the gateway, first
@@ -95,8 +98,8 @@ func TestFaultProxyMeasuresNextTransport(t *testing.T) {
 	if p.pending() {
 		t.Fatal("still pending after the sample")
 	}
-	if p.accepted.Load() != 2 || p.kills.Load() != 1 {
-		t.Fatalf("accepted %d, kills %d", p.accepted.Load(), p.kills.Load())
+	if st := p.Stats(); st.Accepted != 2 || st.DialErrors != 0 || st.Faults[faultproxy.Reset] != 1 || len(st.Faults) != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 	// No transport: kill reports false and arms nothing.
 	second.CloseNow()
@@ -127,8 +130,14 @@ func TestFaultProxyTargetDown(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck // bound
-	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read through a proxy to nowhere: %v", err)
+	}
+	if st := p.Stats(); st.Accepted != 1 || st.DialErrors != 1 || st.Live != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if p.kill(true) || p.pending() {
+		t.Fatal("a kill without a transport armed the measurement")
 	}
 }
 
@@ -169,7 +178,9 @@ func TestFaultProxyStallDropsGatewayBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c, err := net.Dial("tcp", p.addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := p.dial(ctx, "tcp", p.addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +192,15 @@ func TestFaultProxyStallDropsGatewayBytes(t *testing.T) {
 	if !p.stallThenKill(50*time.Millisecond, false) {
 		t.Fatal("no transport to kill")
 	}
+	// Everything the server sent after the stall began is lost: the
+	// connection reads nothing more before the kill ends it.
+	if n, _ := io.Copy(io.Discard, c); n != 0 {
+		t.Fatalf("%d bytes delivered after the stall", n)
+	}
 	if p.dropped.Load() == 0 {
 		t.Fatal("nothing was dropped during the stall")
 	}
-	io.Copy(io.Discard, c) //nolint:errcheck // the killed transport ends with FIN or RST
+	if st := p.Stats(); st.Faults[faultproxy.Drop] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }

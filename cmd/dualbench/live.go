@@ -57,7 +57,7 @@ func openLive(ctx context.Context, b *bench, id uint64, up upstreamKind, onSampl
 		return nil, err
 	}
 	s.proxy = p
-	hooks := &clientHooks{addr: p.addr(), direct: true, registerer: s.reg, onStateChange: s.stateChanged}
+	hooks := &clientHooks{addr: p.addr(), direct: true, dial: p.dial, registerer: s.reg, onStateChange: s.stateChanged}
 	dctx, cancel := context.WithTimeout(ctx, streamDialTimeout)
 	defer cancel()
 	c, err := b.dialGateway(dctx, "ws", up, hooks)
