@@ -425,3 +425,51 @@ func waitFor(tb testing.TB, cond func() bool, what string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStaleReconnectLeavesSessionAlone runs two reconnect handshakes of one
+// session side by side: the later one attaches and data moves on it; then
+// the earlier one answers its challenge. That stale handshake must be
+// refused on its own link only, and the session must go on.
+func TestStaleReconnectLeavesSessionAlone(t *testing.T) {
+	for _, encrypt := range []bool{false, true} {
+		t.Run(map[bool]string{true: "encrypted", false: "plain"}[encrypt], func(t *testing.T) {
+			ts := startServer(t, &ServerOptions{Encrypt: encrypt}, nil)
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			s := rawNewSession(t, ts.addr, encrypt)
+			sess := ts.accept(t)
+			echo(sess, &wg)
+			defer sess.Close()
+			roundTrip := func(msg string) {
+				t.Helper()
+				s.send(t, []byte(msg))
+				if got := s.recv(t, len(msg)); string(got) != msg {
+					t.Fatalf("echo %q, want %q", got, msg)
+				}
+			}
+			roundTrip("before")
+
+			// The stale link gets as far as the challenge and stops there.
+			stale := rawDial(t, ts.addr)
+			mustWrite(t, stale, s.request())
+			resp, _ := parseReconnectResponse(mustRead(t, stale, reconnectResponseLen))
+			if resp.refused() {
+				t.Fatal("first reconnect refused")
+			}
+			// A newer handshake attaches, and the stream moves on there.
+			s.reconnect(t, ts.addr, s.request())
+			roundTrip("after the newer reconnect")
+
+			// Now the stale link answers its challenge correctly.
+			ans := proof(resp.challenge[:], s.key)
+			mustWrite(t, stale, ans[:])
+			expectClosed(t, stale)
+			waitFor(t, func() bool { return strings.Contains(ts.log.String(), "result="+resultStale) }, "stale log")
+
+			roundTrip("the session is untouched")
+			if strings.Contains(ts.log.String(), "resend buffer overrun") {
+				t.Fatalf("the stale handshake ended the session:\n%s", ts.log.String())
+			}
+		})
+	}
+}
