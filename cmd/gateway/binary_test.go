@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dualgate/dualgate/internal/streamtest"
 	"github.com/dualgate/dualgate/resume"
 )
 
@@ -266,17 +267,9 @@ func TestBinaryDrain(t *testing.T) {
 		wg.Go(func() {
 			defer c.CloseWithError(resume.CloseNormal, "")
 			go func() { // writer: until the session ends
-				src := mrand.New(mrand.NewPCG(seed, 1))
-				buf := make([]byte, 48<<10)
-				for {
-					n := 1 + src.IntN(len(buf))
-					fill(src, buf[:n])
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
+				_, _ = streamtest.NewStream(seed, -1).WriteTo(c)
 			}()
-			want := newStreamGen(seed, 1<<40)
+			want := streamtest.NewChecker(seed, -1)
 			buf := make([]byte, 64<<10)
 			var echoed int64
 			once := false
@@ -284,7 +277,7 @@ func TestBinaryDrain(t *testing.T) {
 				c.SetReadDeadline(time.Now().Add(testWait))
 				n, err := c.Read(buf)
 				if n > 0 {
-					if off, ok := want.check(buf[:n]); !ok {
+					if off, ok := want.Check(buf[:n]); !ok {
 						results[i].err = fmt.Errorf("echo mismatch at %d", off)
 						return
 					}
@@ -330,8 +323,7 @@ func TestBinaryDrain(t *testing.T) {
 			if len(got) == 0 {
 				continue
 			}
-			g := newStreamGen(r.seed, 1<<40)
-			if _, ok := g.check(got); !ok {
+			if _, ok := streamtest.NewChecker(r.seed, -1).Check(got); !ok {
 				continue
 			}
 			matched = true

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dualgate/dualgate/internal/streamtest"
 	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/resume"
 	"github.com/dualgate/dualgate/resume/resumetest"
@@ -291,20 +292,10 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			seed := rand.Uint64()
 			writeErr := make(chan error, 1)
 			go func() {
-				src := rand.New(rand.NewPCG(seed, 1))
-				buf := make([]byte, 48<<10)
-				for sent := 0; sent < size; {
-					n := min(1+src.IntN(len(buf)), size-sent)
-					fill(src, buf[:n])
-					if _, err := c.Write(buf[:n]); err != nil {
-						writeErr <- err
-						return
-					}
-					sent += n
-				}
-				writeErr <- nil
+				_, err := streamtest.NewStream(seed, int64(size)).WriteTo(c)
+				writeErr <- err
 			}()
-			want := newStreamGen(seed, size)
+			want := streamtest.NewChecker(seed, int64(size))
 			got := make([]byte, 64<<10)
 			killAt := make([]int64, 12)
 			for i := range killAt {
@@ -322,7 +313,7 @@ func TestHeavyTransferWithKills(t *testing.T) {
 				c.SetReadDeadline(time.Now().Add(testWait))
 				n, err := c.Read(got)
 				if n > 0 {
-					if off, ok := want.check(got[:n]); !ok {
+					if off, ok := want.Check(got[:n]); !ok {
 						t.Fatalf("mismatch at offset %d", off)
 					}
 					received += int64(n)
@@ -346,48 +337,6 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fill writes pseudo-random bytes from src into p.
-func fill(src *rand.Rand, p []byte) {
-	for i := 0; i < len(p); i += 8 {
-		v := src.Uint64()
-		for j := 0; j < 8 && i+j < len(p); j++ {
-			p[i+j] = byte(v >> (8 * j))
-		}
-	}
-}
-
-// streamGen regenerates the writer's byte stream for comparison.
-type streamGen struct {
-	src  *rand.Rand
-	buf  []byte
-	pend []byte
-	off  int64
-	left int
-}
-
-func newStreamGen(seed uint64, size int) *streamGen {
-	return &streamGen{src: rand.New(rand.NewPCG(seed, 1)), buf: make([]byte, 48<<10), left: size}
-}
-
-func (g *streamGen) check(p []byte) (int64, bool) {
-	for len(p) > 0 {
-		if len(g.pend) == 0 {
-			if g.left == 0 {
-				return g.off, false
-			}
-			n := min(1+g.src.IntN(len(g.buf)), g.left)
-			fill(g.src, g.buf[:n])
-			g.pend, g.left = g.buf[:n], g.left-n
-		}
-		k := min(len(p), len(g.pend))
-		if !bytes.Equal(p[:k], g.pend[:k]) {
-			return g.off, false
-		}
-		p, g.pend, g.off = p[k:], g.pend[k:], g.off+int64(k)
-	}
-	return g.off, true
 }
 
 func heapAlloc() uint64 {
