@@ -29,6 +29,12 @@ func (s resumeSession) ReadMessage(ctx context.Context) (MessageType, []byte, er
 	return MessageType(typ), p, err
 }
 
+// AppendMessage reads the next message into dst (see resume.Conn.AppendMessage).
+func (s resumeSession) AppendMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	typ, p, err := s.Conn.AppendMessage(ctx, dst)
+	return MessageType(typ), p, err
+}
+
 func (s resumeSession) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
 	return s.Conn.WriteMessage(ctx, resume.MessageType(typ), p)
 }

@@ -194,6 +194,11 @@ func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoi
 		}
 	}()
 
+	// Towards a byte-stream upstream message boundaries do not matter: the
+	// session is read with Read into the loop's buffer.
+	if _, ok := up.(*streamEnd); ok {
+		se.bytes = true
+	}
 	in := b.m.bytes.WithLabelValues(route, "in")
 	out := b.m.bytes.WithLabelValues(route, "out")
 	c2u := make(chan loopResult, 1)
@@ -292,11 +297,10 @@ func (b *Bridger) finishUpstream(ctx context.Context, up endpoint, u2c <-chan lo
 
 // copyLoop copies messages from src to dst until either fails.
 func (b *Bridger) copyLoop(ctx context.Context, src, dst endpoint, ctr prometheus.Counter) loopResult {
-	bp := b.bufPool.Get().(*[]byte)
-	defer b.bufPool.Put(bp)
-	buf := *bp
+	lb := loopBuf{pool: &b.bufPool}
+	defer lb.release()
 	for {
-		typ, p, err := src.read(ctx, &buf)
+		typ, p, err := src.read(ctx, &lb)
 		if len(p) > 0 {
 			if werr := dst.write(ctx, typ, p); werr != nil {
 				return loopResult{writeErr: werr}

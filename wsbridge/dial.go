@@ -108,7 +108,7 @@ func (b *Bridger) dial(ctx context.Context, route Route, inf Info, s Session) (e
 				return fail("proxy_header", err)
 			}
 		}
-		return &streamEnd{c: c}, nil
+		return newStreamEnd(c), nil
 	case KindWS:
 		c, resp, err := websocket.Dial(ctx, up.Addr, &websocket.DialOptions{
 			HTTPClient:      b.httpClient,

@@ -14,10 +14,11 @@ import (
 // endpoint is one side of a bridge, seen as a source and sink of messages.
 // For byte streams a "message" is whatever one Read returned.
 type endpoint interface {
-	// read returns the next message. It may use and grow *buf as storage;
-	// the returned bytes are valid until the next call. It may return data
-	// together with an error.
-	read(ctx context.Context, buf *[]byte) (MessageType, []byte, error)
+	// read returns the next message. It may use (lb.get) and grow
+	// (lb.grown) the loop's buffer as storage, and give it back (lb.release)
+	// while it waits; the returned bytes are valid until the next call. It
+	// may return data together with an error.
+	read(ctx context.Context, lb *loopBuf) (MessageType, []byte, error)
 	// write sends one message; p is not retained.
 	write(ctx context.Context, typ MessageType, p []byte) error
 	// closeWrite ends the output cleanly (TCP CloseWrite, WebSocket close
@@ -27,26 +28,46 @@ type endpoint interface {
 	close() error
 }
 
+// messageAppender is implemented by message sessions that can read a
+// message into a caller's buffer (resume sessions), which spares the bridge
+// an allocation per message.
+type messageAppender interface {
+	AppendMessage(ctx context.Context, dst []byte) (MessageType, []byte, error)
+}
+
 // sessionEnd adapts a Session.
 type sessionEnd struct {
 	s  Session
-	ms MessageSession // nil for byte-stream sessions
-	ec ErrorCloser    // nil if the session cannot carry a close code
+	ms MessageSession  // nil for byte-stream sessions
+	ma messageAppender // nil unless ms can append
+	ec ErrorCloser     // nil if the session cannot carry a close code
+	// bytes makes read ignore message boundaries (Read into the loop's
+	// buffer): set when the upstream is a byte stream, before the loops run.
+	bytes bool
 }
 
 func newSessionEnd(s Session) *sessionEnd {
 	e := &sessionEnd{s: s}
 	e.ms, _ = s.(MessageSession)
+	if e.ms != nil {
+		e.ma, _ = s.(messageAppender)
+	}
 	e.ec, _ = s.(ErrorCloser)
 	return e
 }
 
-func (e *sessionEnd) read(ctx context.Context, buf *[]byte) (MessageType, []byte, error) {
-	if e.ms != nil {
+func (e *sessionEnd) read(ctx context.Context, lb *loopBuf) (MessageType, []byte, error) {
+	if e.ms != nil && !e.bytes {
+		if e.ma != nil {
+			typ, p, err := e.ma.AppendMessage(ctx, lb.get()[:0])
+			lb.grown(p)
+			return typ, p, err
+		}
 		return e.ms.ReadMessage(ctx)
 	}
-	n, err := e.s.Read(*buf)
-	return MessageBinary, (*buf)[:n], err
+	b := lb.get()
+	n, err := e.s.Read(b)
+	return MessageBinary, b[:n], err
 }
 
 func (e *sessionEnd) write(ctx context.Context, typ MessageType, p []byte) error {
@@ -88,12 +109,23 @@ func truncReason(s string) string {
 
 // streamEnd is a tcp or unix upstream.
 type streamEnd struct {
-	c net.Conn
+	c  net.Conn
+	rr *rawReader // reads without a buffer while idle; nil if c has no raw connection
 }
 
-func (e *streamEnd) read(_ context.Context, buf *[]byte) (MessageType, []byte, error) {
-	n, err := e.c.Read(*buf)
-	return MessageBinary, (*buf)[:n], err
+func newStreamEnd(c net.Conn) *streamEnd { return &streamEnd{c: c, rr: newRawReader(c)} }
+
+func (e *streamEnd) read(_ context.Context, lb *loopBuf) (MessageType, []byte, error) {
+	if e.rr != nil {
+		n, err := e.rr.read(lb)
+		if n == 0 {
+			return MessageBinary, nil, err
+		}
+		return MessageBinary, lb.get()[:n], err
+	}
+	b := lb.get()
+	n, err := e.c.Read(b)
+	return MessageBinary, b[:n], err
 }
 
 func (e *streamEnd) write(_ context.Context, _ MessageType, p []byte) error {
@@ -115,16 +147,16 @@ type wsEnd struct {
 	c *websocket.Conn
 }
 
-func (e *wsEnd) read(ctx context.Context, buf *[]byte) (MessageType, []byte, error) {
+func (e *wsEnd) read(ctx context.Context, lb *loopBuf) (MessageType, []byte, error) {
 	typ, r, err := e.c.Reader(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	b := (*buf)[:0]
+	b := lb.get()[:0]
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // grow; bounded by the connection's read limit
-			*buf = b
+			lb.grown(b)
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -173,7 +205,7 @@ func newEchoEnd(queue int) *echoEnd {
 	return &echoEnd{ch: make(chan echoMsg, queue), eof: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (e *echoEnd) read(ctx context.Context, _ *[]byte) (MessageType, []byte, error) {
+func (e *echoEnd) read(ctx context.Context, _ *loopBuf) (MessageType, []byte, error) {
 	select {
 	case m := <-e.ch:
 		return m.typ, m.p, nil
