@@ -88,12 +88,42 @@ func (b *Bridger) track() bool {
 
 // bridge is the state of one bridged session.
 type bridge struct {
-	route     string
-	drainOnce sync.Once
-	drainCh   chan struct{} // closed by Drain: go away cleanly
+	route string
+
+	mu       sync.Mutex
+	drained  bool   // Drain asked the bridge to go away cleanly
+	onDrain  func() // run (once) by drain while the loops run
+	c2uDone  bool   // the session-to-upstream loop ended first
+	u2cFirst bool   // the upstream-to-session loop ended first and acted
 }
 
-func (br *bridge) drain() { br.drainOnce.Do(func() { close(br.drainCh) }) }
+// drain asks the bridge to go away cleanly: the session is closed with 1001
+// once the loops run (at once if they already do).
+func (br *bridge) drain() {
+	br.mu.Lock()
+	if br.drained {
+		br.mu.Unlock()
+		return
+	}
+	br.drained = true
+	f := br.onDrain
+	br.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// setOnDrain installs f as drain's action, running it now if drain already
+// happened.
+func (br *bridge) setOnDrain(f func()) {
+	br.mu.Lock()
+	br.onDrain = f
+	drained := br.drained
+	br.mu.Unlock()
+	if drained {
+		f()
+	}
+}
 
 // loopResult says why a copy loop ended: exactly one of the fields is set.
 type loopResult struct {
@@ -129,7 +159,7 @@ func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 		return err
 	}
 
-	br := &bridge{route: route.Path, drainCh: make(chan struct{})}
+	br := &bridge{route: route.Path}
 	b.state.Lock()
 	draining := b.state.closing
 	b.state.active[br] = struct{}{}
@@ -201,65 +231,87 @@ func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoi
 	}
 	in := b.m.bytes.WithLabelValues(route, "in")
 	out := b.m.bytes.WithLabelValues(route, "out")
-	c2u := make(chan loopResult, 1)
+
+	// The session-to-upstream loop runs in this goroutine and the
+	// upstream-to-session loop in one more; whichever ends first decides
+	// how the bridge ends. When the upstream side ends first it acts itself
+	// (closing the session), which ends the loop here.
 	u2c := make(chan loopResult, 1)
 	var loops sync.WaitGroup
-	loops.Add(2)
-	go func() { defer loops.Done(); c2u <- b.copyLoop(ctx, se, up, in) }()
-	go func() { defer loops.Done(); u2c <- b.copyLoop(ctx, up, se, out) }()
-	defer loops.Wait()
-
-	select {
-	case r := <-c2u:
-		switch {
-		case r.writeErr != nil: // the upstream stopped taking data
-			se.closeWithError(CloseUpstreamClosed, upstreamReason(r.writeErr))
-			up.close()
-			return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", r.writeErr)
-		case errors.Is(r.readErr, io.EOF): // clean close by the client
-			// Tell the upstream, forward what it still sends, then close.
-			b.finishUpstream(ctx, up, u2c)
-			se.close()
-			return "client_close", nil
-		default: // the session ended otherwise (expired, closed by the server)
-			se.close()
-			b.finishUpstream(ctx, up, u2c)
-			return "session_end", sessionErr(r.readErr)
+	loops.Add(1)
+	go func() {
+		defer loops.Done()
+		r := b.copyLoop(ctx, up, se, out)
+		br.mu.Lock()
+		first := !br.c2uDone && !br.drained && ctx.Err() == nil
+		br.u2cFirst = first
+		br.mu.Unlock()
+		if first {
+			b.upstreamEnded(ctx, se, up, r)
 		}
-	case r := <-u2c:
-		if r.writeErr != nil { // the session no longer takes data
-			se.close()
-			b.finishUpstream(ctx, up, resultChan(r))
+		u2c <- r
+	}()
+	defer loops.Wait()
+	// Drain: tell the client to go elsewhere; what it sent before is still
+	// delivered to the upstream by the loop below, which ends once the
+	// session is closed. Only then is the upstream closed, cleanly.
+	br.setOnDrain(func() { se.closeWithError(CloseGoingAway, "gateway is going away") })
+	defer func() {
+		br.mu.Lock()
+		br.onDrain = nil
+		br.mu.Unlock()
+	}()
+
+	r := b.copyLoop(ctx, se, up, in)
+	br.mu.Lock()
+	u2cFirst, drained := br.u2cFirst, br.drained
+	br.c2uDone = !u2cFirst
+	br.mu.Unlock()
+
+	switch {
+	case u2cFirst:
+		r := <-u2c
+		if r.writeErr != nil {
 			return "session_end", sessionErr(r.writeErr)
 		}
-		// The upstream ended; everything it sent has been handed to the
-		// session, which sends it before its CLOSE.
-		how := "upstream_close"
 		if !isCleanEnd(r.readErr) {
-			how = "upstream_error"
 			b.log.Info("wsbridge: upstream failed", "route", route, "err", r.readErr)
+			return "upstream_error", fmt.Errorf("wsbridge: reading from upstream: %w", r.readErr)
 		}
-		se.closeWithError(CloseUpstreamClosed, upstreamReason(r.readErr))
-		up.close()
-		if how == "upstream_close" {
-			return how, nil
-		}
-		return how, fmt.Errorf("wsbridge: reading from upstream: %w", r.readErr)
-	case <-br.drainCh:
-		// Tell the client to go elsewhere; what it sent before is still
-		// delivered to the upstream by c2u, which ends once the session is
-		// closed. Only then is the upstream closed, cleanly.
-		se.closeWithError(CloseGoingAway, "gateway is going away")
-		select {
-		case <-c2u:
-		case <-ctx.Done():
-			return "shutdown", ErrBridgerClosed
-		}
+		return "upstream_close", nil
+	case ctx.Err() != nil:
+		return "shutdown", ErrBridgerClosed
+	case drained:
 		b.finishUpstream(ctx, up, u2c)
 		return "drain", nil
-	case <-ctx.Done():
-		return "shutdown", ErrBridgerClosed
+	case r.writeErr != nil: // the upstream stopped taking data
+		se.closeWithError(CloseUpstreamClosed, upstreamReason(r.writeErr))
+		up.close()
+		return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", r.writeErr)
+	case errors.Is(r.readErr, io.EOF): // clean close by the client
+		// Tell the upstream, forward what it still sends, then close.
+		b.finishUpstream(ctx, up, u2c)
+		se.close()
+		return "client_close", nil
+	default: // the session ended otherwise (expired, closed by the server)
+		se.close()
+		b.finishUpstream(ctx, up, u2c)
+		return "session_end", sessionErr(r.readErr)
 	}
+}
+
+// upstreamEnded closes what the end of the upstream-to-session loop (with
+// result r, before the other loop ended) requires.
+func (b *Bridger) upstreamEnded(ctx context.Context, se *sessionEnd, up endpoint, r loopResult) {
+	if r.writeErr != nil { // the session no longer takes data
+		se.close()
+		b.finishUpstream(ctx, up, resultChan(r))
+		return
+	}
+	// The upstream ended; everything it sent has been handed to the
+	// session, which sends it before its CLOSE.
+	se.closeWithError(CloseUpstreamClosed, upstreamReason(r.readErr))
+	up.close()
 }
 
 func resultChan(r loopResult) <-chan loopResult {
