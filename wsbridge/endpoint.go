@@ -44,7 +44,18 @@ type sessionEnd struct {
 	// bytes makes read ignore message boundaries (Read into the loop's
 	// buffer): set when the upstream is a byte stream, before the loops run.
 	bytes bool
+
+	// Read's storage (only the session-to-upstream loop reads): msgBuf is
+	// AppendMessage's buffer, grown to the largest message so far; in byte
+	// mode small serves until a Read fills it, the loop's pooled buffer from
+	// then on. So a session that stays quiet pins no large buffer.
+	msgBuf []byte
+	small  []byte
+	big    bool
 }
+
+// smallReadSize is the size of a session's first read buffer in byte mode.
+const smallReadSize = 1024
 
 func newSessionEnd(s Session) *sessionEnd {
 	e := &sessionEnd{s: s}
@@ -59,11 +70,23 @@ func newSessionEnd(s Session) *sessionEnd {
 func (e *sessionEnd) read(ctx context.Context, lb *loopBuf) (MessageType, []byte, error) {
 	if e.ms != nil && !e.bytes {
 		if e.ma != nil {
-			typ, p, err := e.ma.AppendMessage(ctx, lb.get()[:0])
-			lb.grown(p)
+			typ, p, err := e.ma.AppendMessage(ctx, e.msgBuf[:0])
+			if cap(p) > cap(e.msgBuf) {
+				e.msgBuf = p[:0]
+			}
 			return typ, p, err
 		}
 		return e.ms.ReadMessage(ctx)
+	}
+	if !e.big {
+		if e.small == nil {
+			e.small = make([]byte, smallReadSize)
+		}
+		n, err := e.s.Read(e.small)
+		if n == len(e.small) { // data is flowing: use the large buffer
+			e.big = true
+		}
+		return MessageBinary, e.small[:n], err
 	}
 	b := lb.get()
 	n, err := e.s.Read(b)
