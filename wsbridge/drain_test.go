@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dualgate/dualgate/internal/streamtest"
 	"github.com/dualgate/dualgate/resume"
 	"github.com/dualgate/dualgate/resume/resumetest"
 )
@@ -40,7 +41,7 @@ func TestEndToEndDrain(t *testing.T) {
 	conns := make([]*resume.Conn, n)
 	for i := range conns {
 		streams[i] = make([]byte, 4<<20)
-		fill(rand.New(rand.NewPCG(uint64(i), 7)), streams[i])
+		streamtest.Fill(rand.New(rand.NewPCG(uint64(i), 7)), streams[i])
 		c, err := resume.Dial(ctx, g.url(i%2 == 0, "/s"), g.dialOpts())
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dualgate/dualgate/internal/streamtest"
 	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/resume"
 	"github.com/dualgate/dualgate/resume/resumetest"
@@ -142,18 +143,8 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			var received atomic.Int64
 			writeErr := make(chan error, 1)
 			go func() {
-				src := rand.New(rand.NewPCG(seed, 1))
-				buf := make([]byte, 48<<10)
-				for sent := 0; sent < size; {
-					n := min(1+src.IntN(len(buf)), size-sent)
-					fill(src, buf[:n])
-					if _, err := c.Write(buf[:n]); err != nil {
-						writeErr <- err
-						return
-					}
-					sent += n
-				}
-				writeErr <- nil
+				_, err := streamtest.NewStream(seed, int64(size)).WriteTo(c)
+				writeErr <- err
 			}()
 
 			stopKill := make(chan struct{})
@@ -177,7 +168,7 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			// Read the echo and compare with the same pseudo-random stream;
 			// Write splits differ from Read splits, so compare via a
 			// regenerated stream of the writer's chunk sizes.
-			want := newStreamGen(seed, size)
+			want := streamtest.NewChecker(seed, int64(size))
 			got := make([]byte, 64<<10)
 			// Besides the random timer, kill every transport at 12 random
 			// offsets, so resumption is exercised however fast the machine.
@@ -193,7 +184,7 @@ func TestHeavyTransferWithKills(t *testing.T) {
 				}
 				n, err := c.Read(got)
 				if n > 0 {
-					if off, ok := want.check(got[:n]); !ok {
+					if off, ok := want.Check(got[:n]); !ok {
 						t.Fatalf("mismatch at offset %d", off)
 					}
 					received.Add(int64(n))
@@ -220,48 +211,6 @@ func TestHeavyTransferWithKills(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fill writes pseudo-random bytes from src into p.
-func fill(src *rand.Rand, p []byte) {
-	for i := 0; i < len(p); i += 8 {
-		v := src.Uint64()
-		for j := 0; j < 8 && i+j < len(p); j++ {
-			p[i+j] = byte(v >> (8 * j))
-		}
-	}
-}
-
-// streamGen regenerates the writer's byte stream for comparison.
-type streamGen struct {
-	src  *rand.Rand
-	buf  []byte
-	pend []byte
-	off  int64
-	left int
-}
-
-func newStreamGen(seed uint64, size int) *streamGen {
-	return &streamGen{src: rand.New(rand.NewPCG(seed, 1)), buf: make([]byte, 48<<10), left: size}
-}
-
-func (g *streamGen) check(p []byte) (int64, bool) {
-	for len(p) > 0 {
-		if len(g.pend) == 0 {
-			if g.left == 0 {
-				return g.off, false
-			}
-			n := min(1+g.src.IntN(len(g.buf)), g.left)
-			fill(g.src, g.buf[:n])
-			g.pend, g.left = g.buf[:n], g.left-n
-		}
-		k := min(len(p), len(g.pend))
-		if !bytes.Equal(p[:k], g.pend[:k]) {
-			return g.off, false
-		}
-		p, g.pend, g.off = p[k:], g.pend[k:], g.off+int64(k)
-	}
-	return g.off, true
 }
 
 // waitFor polls cond (cheap, in-memory) until it holds or the test times out.
