@@ -68,10 +68,15 @@ func TestChaosHeavy(t *testing.T) {
 						errs <- nil
 					}()
 				}
+				failed := false
 				for range conns {
 					if err := <-errs; err != nil {
 						t.Error(err)
+						failed = true
 					}
+				}
+				if failed {
+					t.Logf("server log:\n%s", e.log.String())
 				}
 				e.proxy.SetChaos(false)
 				for _, c := range conns {
