@@ -102,8 +102,15 @@ func dial(t *testing.T, p *faultproxy.Proxy) net.Conn {
 // link dials through p and returns both ends of the proxied connection.
 func link(t *testing.T, p *faultproxy.Proxy, tg *target) (client, server net.Conn) {
 	t.Helper()
+	before := p.Conns()
 	client = dial(t, p)
-	return client, tg.next(t)
+	server = tg.next(t)
+	// The target accepts before the proxy has registered the link: wait,
+	// so that a Strike right after link sees it.
+	if err := p.WaitConns(context.Background(), before+1); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
 }
 
 func send(t *testing.T, from, to net.Conn, msg string) {
