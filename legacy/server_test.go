@@ -69,6 +69,15 @@ func (s *rawSession) recv(tb testing.TB, n int) []byte {
 	return b
 }
 
+// roundTrip sends msg and expects the server's echo of it.
+func (s *rawSession) roundTrip(tb testing.TB, msg string) {
+	tb.Helper()
+	s.send(tb, []byte(msg))
+	if got := s.recv(tb, len(msg)); string(got) != msg {
+		tb.Fatalf("echo %q, want %q", got, msg)
+	}
+}
+
 // request returns a signed reconnect request for the current counts.
 func (s *rawSession) request() []byte {
 	r := reconnectRequest{id: s.id, writeCount: s.wrote, readCount: s.gotten}
@@ -245,26 +254,19 @@ func TestReplayedReconnect(t *testing.T) {
 			sess := ts.accept(t)
 			echo(sess, &wg)
 			defer sess.Close()
-			roundTrip := func(msg string) {
-				t.Helper()
-				s.send(t, []byte(msg))
-				if got := s.recv(t, len(msg)); string(got) != msg {
-					t.Fatalf("echo %q, want %q", got, msg)
-				}
-			}
-			roundTrip("first")
+			s.roundTrip(t, "first")
 			req1 := s.request()
 			s.reconnect(t, ts.addr, req1)
-			roundTrip("second")
+			s.roundTrip(t, "second")
 			req2 := s.request()
 			s.reconnect(t, ts.addr, req2)
-			roundTrip("third")
+			s.roundTrip(t, "third")
 
 			// The older captured request is refused outright.
 			c := rawDial(t, ts.addr)
 			mustWrite(t, c, req1)
 			expectRefusal(t, c)
-			roundTrip("still fine")
+			s.roundTrip(t, "still fine")
 			waitFor(t, func() bool { return strings.Contains(ts.log.String(), "result="+resultReplay) }, "replay log")
 
 			// Exactly the same request again (the counts did not move since the
@@ -272,7 +274,7 @@ func TestReplayedReconnect(t *testing.T) {
 			c = rawDial(t, ts.addr)
 			mustWrite(t, c, req2)
 			expectRefusal(t, c)
-			roundTrip("and again")
+			s.roundTrip(t, "and again")
 		})
 	}
 }
@@ -440,14 +442,7 @@ func TestStaleReconnectLeavesSessionAlone(t *testing.T) {
 			sess := ts.accept(t)
 			echo(sess, &wg)
 			defer sess.Close()
-			roundTrip := func(msg string) {
-				t.Helper()
-				s.send(t, []byte(msg))
-				if got := s.recv(t, len(msg)); string(got) != msg {
-					t.Fatalf("echo %q, want %q", got, msg)
-				}
-			}
-			roundTrip("before")
+			s.roundTrip(t, "before")
 
 			// The stale link gets as far as the challenge and stops there.
 			stale := rawDial(t, ts.addr)
@@ -458,7 +453,7 @@ func TestStaleReconnectLeavesSessionAlone(t *testing.T) {
 			}
 			// A newer handshake attaches, and the stream moves on there.
 			s.reconnect(t, ts.addr, s.request())
-			roundTrip("after the newer reconnect")
+			s.roundTrip(t, "after the newer reconnect")
 
 			// Now the stale link answers its challenge correctly.
 			ans := proof(resp.challenge[:], s.key)
@@ -466,7 +461,7 @@ func TestStaleReconnectLeavesSessionAlone(t *testing.T) {
 			expectClosed(t, stale)
 			waitFor(t, func() bool { return strings.Contains(ts.log.String(), "result="+resultStale) }, "stale log")
 
-			roundTrip("the session is untouched")
+			s.roundTrip(t, "the session is untouched")
 			if strings.Contains(ts.log.String(), "resend buffer overrun") {
 				t.Fatalf("the stale handshake ended the session:\n%s", ts.log.String())
 			}
