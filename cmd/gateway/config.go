@@ -82,6 +82,7 @@ type config struct {
 	LegacyWSPath        string
 
 	DrainTimeout time.Duration
+	DebugListen  string
 
 	LogFormat string
 	LogLevel  slog.Level
@@ -111,7 +112,7 @@ var flagGroups = []flagGroup{
 	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size"}},
 	{"Routes and upstreams", []string{"route", "stream-route", "origin", "upstream-dial-timeout"}},
 	{"Legacy protocol", []string{"legacy", "legacy-encrypt", "legacy-resend-buffer", "legacy-reconnect-wait", "legacy-route", "legacy-ws-path"}},
-	{"Operations", []string{"drain-timeout"}},
+	{"Operations", []string{"drain-timeout", "debug-listen"}},
 	{"Logging", []string{"log-format", "log-level"}},
 }
 
@@ -190,6 +191,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.LegacyWSPath, "legacy-ws-path", "", "URL `PATH` carrying the legacy protocol in binary WebSocket frames (empty: none)")
 
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long SIGTERM/SIGINT waits for sessions to drain before closing what is left")
+	fs.StringVar(&c.DebugListen, "debug-listen", "", "`ADDR` (host:port, keep it private, e.g. 127.0.0.1:6060) serving Go profiles at /debug/pprof/ (empty: off)")
 
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
@@ -290,6 +292,11 @@ func (c *config) validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data-dir", "must not be empty")
+	}
+	if c.DebugListen != "" {
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			bad("debug-listen", "%q is not host:port (%v)", c.DebugListen, err)
+		}
 	}
 	for name, d := range map[string]time.Duration{
 		"sniff-timeout": c.SniffTimeout, "ip-cache-ttl": c.IPCacheTTL, "tls-handshake-timeout": c.TLSHandshakeTimeout,

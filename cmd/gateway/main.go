@@ -49,6 +49,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if cfg.DebugListen != "" {
+		d, err := startDebug(cfg.DebugListen, log)
+		if err != nil {
+			_ = g.close()
+			return err
+		}
+		defer d.stop()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.serve() }()
 	log.Info("gateway: serving", "addr", g.addr().String(), "data_dir", cfg.DataDir, "tls", cfg.tlsMode.String(), "routes", routeList(cfg.routes), "legacy", cfg.Legacy)
