@@ -66,6 +66,12 @@ func (c *Conn) Proxied() bool { return c.proxied }
 // NetConn returns the underlying socket.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
+// Buffered returns how many sniffed bytes Read has still to return before it
+// reads from the socket. Once it is 0, reading NetConn directly is the same
+// as reading c (internal/rawio relies on this). Call it from the reading
+// goroutine.
+func (c *Conn) Buffered() int { return len(c.peeked) }
+
 // CloseWrite shuts down the writing side, when the socket supports it.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

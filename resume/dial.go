@@ -3,12 +3,10 @@ package resume
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
-
-	"github.com/coder/websocket"
 
 	"github.com/dualgate/dualgate/internal/proxydial"
 )
@@ -18,47 +16,24 @@ func (cl *clientSide) dialTransport(ctx context.Context) (Transport, error) {
 	u := cl.u
 	switch u.Scheme {
 	case "ws", "wss":
-		tr := &http.Transport{
-			DialContext:       cl.netDial,
-			TLSClientConfig:   cl.opts.TLSConfig,
-			ForceAttemptHTTP2: false,
-		}
-		defer tr.CloseIdleConnections()
-		c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-			HTTPClient:   &http.Client{Transport: tr},
-			HTTPHeader:   cl.opts.HTTPHeader,
-			Subprotocols: []string{Subprotocol},
-		})
-		if resp != nil && resp.Body != nil {
-			resp.Body.Close()
-		}
+		c, err := cl.dialNet(ctx, u.Scheme == "wss")
 		if err != nil {
+			return nil, err
+		}
+		t, err := dialWebSocket(ctx, c, u, cl.opts.HTTPHeader)
+		if err != nil {
+			c.Close()
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				return nil, ce
+			}
 			return nil, fmt.Errorf("resume: dial %s: %w", u.Redacted(), err)
 		}
-		if c.Subprotocol() != Subprotocol {
-			c.CloseNow() //nolint:errcheck
-			return nil, &CloseError{Code: CloseNotDualgate, Reason: "server did not accept the dualgate.v1 subprotocol"}
-		}
-		return WebSocketTransport(c), nil
+		return t, nil
 	case "tcp", "tls":
-		c, err := cl.netDial(ctx, "tcp", u.Host)
+		c, err := cl.dialNet(ctx, u.Scheme == "tls")
 		if err != nil {
-			return nil, fmt.Errorf("resume: dial %s: %w", u.Redacted(), err)
-		}
-		if u.Scheme == "tls" {
-			cfg := cl.opts.TLSConfig.Clone()
-			if cfg == nil {
-				cfg = &tls.Config{}
-			}
-			if cfg.ServerName == "" {
-				cfg.ServerName = u.Hostname()
-			}
-			tc := tls.Client(c, cfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				c.Close()
-				return nil, fmt.Errorf("resume: TLS: %w", err)
-			}
-			c = tc
+			return nil, err
 		}
 		stop := ctxDeadline(ctx, c.SetWriteDeadline)
 		_, err = c.Write([]byte(StreamPreamble))
@@ -71,6 +46,43 @@ func (cl *clientSide) dialTransport(ctx context.Context) (Transport, error) {
 		return newStreamTransport(c), nil
 	}
 	return nil, fmt.Errorf("resume: unsupported scheme %q", u.Scheme)
+}
+
+// dialNet opens the TCP connection to the gateway (through a proxy if one
+// is configured) and, if secure, runs the TLS handshake on it.
+func (cl *clientSide) dialNet(ctx context.Context, secure bool) (net.Conn, error) {
+	u := cl.u
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	c, err := cl.netDial(ctx, "tcp", host)
+	if err != nil {
+		return nil, fmt.Errorf("resume: dial %s: %w", u.Redacted(), err)
+	}
+	if !secure {
+		return c, nil
+	}
+	cfg := cl.opts.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	if len(cfg.NextProtos) == 0 && (u.Scheme == "wss") {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("resume: dial %s: TLS: %w", u.Redacted(), err)
+	}
+	return tc, nil
 }
 
 // netDial opens a network connection to address, through the configured or

@@ -126,13 +126,14 @@ func (s *session) kickLocked() {
 	go l.routineFlush()
 }
 
-// flushBufs are the plaintext and ciphertext buffers of a flusher run.
+// flushBufs are the plaintext and ciphertext buffers of a flusher run. A
+// batchTransport gets all the sealed frames of a pass in ct at once.
 type flushBufs struct{ pt, ct []byte }
 
 var flushPool = sync.Pool{New: func() any {
 	return &flushBufs{
 		pt: make([]byte, 0, flushBytes+maxMessageLen),
-		ct: make([]byte, 0, maxMessageLen),
+		ct: make([]byte, 0, flushBytes+maxMessageLen+(frameBurst+8)*(wsMaxHeader+tagLen)),
 	}
 }}
 
@@ -154,26 +155,13 @@ func (l *link) routineFlush() {
 			return
 		}
 		s.mu.Unlock()
-		start := 0
-		for i := 0; i < n; i++ {
-			pt := buf[start:ends[i]]
-			start = ends[i]
-			if pt[0] == frameData && s.cfg.m != nil {
-				s.cfg.m.bytesOut.Add(float64(len(pt) - dataHeaderLen))
-			}
-			var err error
-			bufs.ct, err = sealFrame(l.send, bufs.ct[:0], pt)
-			if err == nil {
-				err = l.t.WriteMessage(l.ctx, bufs.ct)
-			}
-			if err != nil {
-				s.mu.Lock()
-				l.flushing = false
-				l.closed = true
-				s.mu.Unlock()
-				l.shut(CloseTransportDead, "")
-				return
-			}
+		if err := l.writeFrames(bufs, buf, ends[:n]); err != nil {
+			s.mu.Lock()
+			l.flushing = false
+			l.closed = true
+			s.mu.Unlock()
+			l.shut(CloseTransportDead, "")
+			return
 		}
 		l.lastSend.Store(l.now())
 		if sentClose {
@@ -188,6 +176,46 @@ func (l *link) routineFlush() {
 			}
 		}
 	}
+}
+
+// writeFrames seals the plaintext frames in pt (frame i ends at ends[i])
+// and writes them: with one write on a batchTransport, one message at a
+// time otherwise.
+func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
+	s := l.s
+	bt, batch := l.t.(batchTransport)
+	out := bufs.ct[:0]
+	start := 0
+	var err error
+	for _, end := range ends {
+		f := pt[start:end]
+		start = end
+		if f[0] == frameData && s.cfg.m != nil {
+			s.cfg.m.bytesOut.Add(float64(len(f) - dataHeaderLen))
+		}
+		if !batch {
+			if out, err = sealFrame(l.send, out[:0], f); err == nil {
+				err = l.t.WriteMessage(l.ctx, out)
+			}
+			if err != nil {
+				break
+			}
+			continue
+		}
+		out = bt.beginMessage(out, len(f)+tagLen)
+		mark := len(out)
+		if out, err = sealFrame(l.send, out, f); err != nil {
+			break
+		}
+		bt.endMessage(out[mark:])
+	}
+	if batch && err == nil {
+		err = bt.writeBatch(l.ctx, out)
+	}
+	if cap(out) > cap(bufs.ct) {
+		bufs.ct = out[:0]
+	}
+	return err
 }
 
 // collectLocked encodes up to frameBurst frames for l into buf; ends[i] is
@@ -269,13 +297,10 @@ func (l *link) routineRead() error {
 			return err
 		}
 		l.lastRecv.Store(l.now())
-		// The plaintext lives in a pooled buffer only while the frame is
-		// applied (DATA is copied into the receive queue), so an idle
-		// transport holds no buffer.
-		bp := msgPool.Get().(*[]byte)
-		p, err := l.recv.Decrypt((*bp)[:0], nil, msg)
+		// Decrypted in place (the transport lends msg until its next
+		// read); DATA is copied into the receive queue.
+		p, err := l.recv.Decrypt(msg[:0], nil, msg)
 		if err != nil {
-			msgPool.Put(bp)
 			// Tampering or corruption ends the transport, not the session.
 			return errTampered
 		}
@@ -294,7 +319,6 @@ func (l *link) routineRead() error {
 			s.failLocked(err, true)
 		}
 		s.mu.Unlock()
-		msgPool.Put(bp)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package resume
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,13 +16,26 @@ import (
 
 // Transport is one message-oriented carrier of a session: a WebSocket
 // connection or a length-prefixed byte stream. ReadMessage is called by one
-// goroutine at a time and its result is valid until the next call;
+// goroutine at a time and its result is valid until the next call (the
+// caller may modify it: the session decrypts in place);
 // WriteMessage is called by one goroutine at a time; Close may be called at
 // any time, concurrently with both, and unblocks them.
 type Transport interface {
 	ReadMessage(ctx context.Context) ([]byte, error)
 	WriteMessage(ctx context.Context, p []byte) error
 	Close(code CloseCode, reason string) error
+}
+
+// batchTransport is a Transport that writes several messages with one
+// system call. The flusher, the only caller, frames each message with
+// beginMessage (the header of an n-byte message), appends the n bytes,
+// finishes it with endMessage (masking, for a WebSocket client), and writes
+// the lot with writeBatch.
+type batchTransport interface {
+	Transport
+	beginMessage(dst []byte, n int) []byte
+	endMessage(msg []byte)
+	writeBatch(ctx context.Context, b []byte) error
 }
 
 // TransportInfo describes where a transport came from. For a session it is
@@ -152,6 +166,25 @@ func (t *streamTransport) WriteMessage(ctx context.Context, p []byte) error {
 		*wb = out
 		_, err = t.c.Write(out)
 	}
+	if !stop() {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
+}
+
+func (t *streamTransport) beginMessage(dst []byte, n int) []byte {
+	return binary.BigEndian.AppendUint16(dst, uint16(n))
+}
+
+func (*streamTransport) endMessage([]byte) {}
+
+func (t *streamTransport) writeBatch(ctx context.Context, b []byte) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	stop := ctxDeadline(ctx, t.c.SetWriteDeadline)
+	_, err := t.c.Write(b)
 	if !stop() {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr

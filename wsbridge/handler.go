@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/dualgate/dualgate/resume"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -23,16 +22,16 @@ const MaxProtocolMessage = 65535
 // HandlerOptions configure a Handler. A nil *HandlerOptions means all
 // defaults. The struct is copied by NewHandler.
 type HandlerOptions struct {
-	// OriginPatterns lists the browser origins (host patterns as in
-	// github.com/coder/websocket AcceptOptions.OriginPatterns, for example
+	// OriginPatterns lists the browser origins (host[:port] patterns in
+	// path.Match syntax, compared case-insensitively, for example
 	// "app.example.com" or "*.example.com") allowed besides the request's
 	// own host. Empty means same-origin only; requests without an Origin
 	// header (non-browser clients) are always allowed.
 	OriginPatterns []string
 	// InsecureSkipOriginCheck accepts every origin. For development only.
 	InsecureSkipOriginCheck bool
-	// ReadLimit is the WebSocket read limit per message. Default and
-	// minimum: MaxProtocolMessage (65,535).
+	// ReadLimit is unused: the protocol's transports take messages of at
+	// most MaxProtocolMessage (65,535) bytes. Kept for compatibility.
 	ReadLimit int64
 	// NotFound serves requests for paths without a route (the demo page,
 	// /healthz, …). Nil means a plain 404.
@@ -57,7 +56,7 @@ type Handler struct {
 
 	// serve runs one upgraded connection. It is the seam for other
 	// transport kinds on a route (for example legacy over WebSocket).
-	serve func(ctx context.Context, c *websocket.Conn, info resume.TransportInfo) error
+	serve func(ctx context.Context, t resume.Transport, info resume.TransportInfo) error
 
 	ctx    context.Context // cancelled by Shutdown when its ctx ends
 	cancel context.CancelFunc
@@ -100,9 +99,7 @@ func NewHandler(srv *resume.Server, routes *Routes, opts *HandlerOptions) (*Hand
 			}
 		}
 	}
-	h.serve = func(ctx context.Context, c *websocket.Conn, info resume.TransportInfo) error {
-		return h.srv.ServeTransport(ctx, resume.WebSocketTransport(c), info)
-	}
+	h.serve = h.srv.ServeTransport
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
 }
@@ -130,23 +127,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.wg.Done()
 
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{resume.Subprotocol},
-		OriginPatterns:     h.o.OriginPatterns,
-		InsecureSkipVerify: h.o.InsecureSkipOriginCheck,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
-	if err != nil { // Accept has answered (400, 403, 426)
+	if !h.o.InsecureSkipOriginCheck {
+		if err := checkOrigin(r, h.o.OriginPatterns); err != nil {
+			h.upgrade.WithLabelValues("rejected").Inc()
+			h.log.Debug("wsbridge: upgrade rejected", "path", r.URL.Path, "client", r.RemoteAddr, "err", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+	}
+	t, err := resume.UpgradeWebSocket(w, r)
+	if errors.Is(err, resume.ErrNotDualgate) {
+		h.upgrade.WithLabelValues("not_dualgate").Inc()
+		return
+	}
+	if err != nil { // UpgradeWebSocket has answered (400, 426)
 		h.upgrade.WithLabelValues("rejected").Inc()
 		h.log.Debug("wsbridge: upgrade rejected", "path", r.URL.Path, "client", r.RemoteAddr, "err", err)
 		return
 	}
-	if c.Subprotocol() != resume.Subprotocol {
-		h.upgrade.WithLabelValues("not_dualgate").Inc()
-		c.Close(websocket.StatusCode(CloseNotDualgate), "not a dualgate client: subprotocol "+resume.Subprotocol+" required")
-		return
-	}
-	c.SetReadLimit(h.o.ReadLimit)
 	h.upgrade.WithLabelValues("ok").Inc()
 	h.active.Inc()
 	defer h.active.Dec()
@@ -156,10 +154,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(h.ctx, cancel)
 	defer stop()
-	if err := h.serve(ctx, c, info); err != nil {
+	if err := h.serve(ctx, t, info); err != nil {
 		h.log.Debug("wsbridge: transport ended", "path", route.Path, "client", r.RemoteAddr, "err", err)
 	}
-	c.CloseNow()
+	t.Close(0, "") //nolint:errcheck // ServeTransport closed it already
 }
 
 func clientAddr(s string) netip.AddrPort {

@@ -1,0 +1,25 @@
+//go:build !unix
+
+package rawio
+
+import (
+	"errors"
+	"net"
+)
+
+// Buffer lends a reader its storage.
+type Buffer interface {
+	Get() []byte
+	Release()
+}
+
+// Reader is unused off unix: New returns nil and callers use net.Conn.Read.
+type Reader struct{}
+
+// New returns nil off unix.
+func New(net.Conn) *Reader { return nil }
+
+// Read is never called off unix.
+func (*Reader) Read(Buffer) (int, error) {
+	return 0, errors.New("rawio: no raw reader on this platform")
+}
