@@ -37,6 +37,19 @@ func (a addr) String() string  { return string(a) }
 // was read it returns io.EOF; after another close, a *CloseError.
 func (c *Conn) Read(p []byte) (int, error) { return c.s.read(context.Background(), p) }
 
+// ErrWouldBlock is returned by TryRead when no byte is there to read.
+var ErrWouldBlock = errWouldBlock
+
+// TryRead is Read without waiting: it returns ErrWouldBlock when Read would
+// block. With NotifyReadable it lets a bridge serve an idle session without
+// a goroutine waiting in Read.
+func (c *Conn) TryRead(p []byte) (int, error) { return c.s.tryRead(p) }
+
+// NotifyReadable runs f on a new goroutine, once, when Read may not block:
+// at once if bytes or the end of the session are there, else when they
+// arrive. A later call replaces an f that has not run yet.
+func (c *Conn) NotifyReadable(f func()) { c.s.notifyReadable(f) }
+
 // Write sends p as one binary message; it blocks while the peer's window
 // is full.
 func (c *Conn) Write(p []byte) (int, error) { return c.s.write(context.Background(), p, false) }

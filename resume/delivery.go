@@ -119,6 +119,47 @@ func (s *session) read(ctx context.Context, p []byte) (int, error) {
 	}
 }
 
+// tryRead is read without waiting: errWouldBlock when there is nothing to
+// return yet.
+func (s *session) tryRead(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := s.readMu.lock(context.Background(), &s.readDL); err != nil {
+		return 0, err
+	}
+	defer s.readMu.unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.appClosed {
+		return 0, net.ErrClosed
+	}
+	if s.rq.n > 0 {
+		n := s.rq.read(p)
+		s.rmsgs.pop(s.rq.start)
+		s.deliveredLocked()
+		return n, nil
+	}
+	if err := s.readErrLocked(); err != nil {
+		return 0, err
+	}
+	return 0, errWouldBlock
+}
+
+// notifyReadable runs f on a new goroutine once Read may not block: at once
+// if it would not block now, else at the next arrival of data or end of the
+// session. A later call replaces an f not yet run.
+func (s *session) notifyReadable(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rq.n > 0 || s.appClosed || s.readErrLocked() != nil {
+		s.onReadable = nil
+		go f()
+		return
+	}
+	s.onReadable = f
+}
+
 // readMessage appends the next whole message to dst.
 func (s *session) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if err := s.readMu.lock(ctx, &s.readDL); err != nil {

@@ -114,6 +114,10 @@ var errDeadline = os.ErrDeadlineExceeded
 // errSessionDone ends a transport's read loop after a clean close.
 var errSessionDone = errors.New("resume: session done")
 
+// errWouldBlock: a pollTransport has no whole message buffered and nothing
+// more to read now.
+var errWouldBlock = errors.New("resume: nothing to read now")
+
 // errTampered ends a transport whose message does not authenticate.
 var timeZero time.Time
 

@@ -290,39 +290,85 @@ func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, b
 // session's close exchange completes. It runs on the goroutine that serves
 // the transport.
 func (l *link) routineRead() error {
-	s := l.s
 	for {
 		msg, err := l.t.ReadMessage(l.ctx)
 		if err != nil {
 			return err
 		}
-		l.lastRecv.Store(l.now())
-		// Decrypted in place (the transport lends msg until its next
-		// read); DATA is copied into the receive queue.
-		p, err := l.recv.Decrypt(msg[:0], nil, msg)
-		if err != nil {
-			// Tampering or corruption ends the transport, not the session.
-			return errTampered
-		}
-		f, err := parseFrame(p)
-		s.mu.Lock()
-		if err != nil {
-			err = &CloseError{Code: CloseProtocolError, Reason: err.Error()}
-		} else if f.typ == frameConfirm {
-			err = protoErr("CONFIRM after the first frame")
-		} else {
-			err = s.handleFrameLocked(l, &f)
-		}
-		if err == errSessionDone {
-			l.closed = true
-		} else if err != nil {
-			s.failLocked(err, true)
-		}
-		s.mu.Unlock()
-		if err != nil {
+		if err := l.handleMessage(msg); err != nil {
 			return err
 		}
 	}
+}
+
+// serveReads reads the transport in the background until it fails or the
+// session's close exchange completes, and then calls end with the error
+// routineRead would return. A pollTransport is read by a chain of
+// goroutines: one parked with a minimal stack while the transport is idle,
+// which reads what arrived and, when nothing is left, hands the wait to a
+// fresh one and ends (so that a deep stack is not kept while idle).
+func (l *link) serveReads(end func(error)) {
+	if pt, ok := l.t.(pollTransport); ok && pt.canPoll() {
+		go l.readAvailable(pt, end)
+		return
+	}
+	go func() { end(l.routineRead()) }()
+}
+
+// readAvailable applies every message there is, then parks a new goroutine.
+func (l *link) readAvailable(pt pollTransport, end func(error)) {
+	for {
+		msg, err := pt.tryReadMessage()
+		if err == errWouldBlock {
+			go l.parkRead(pt, end)
+			return
+		}
+		if err == nil {
+			err = l.handleMessage(msg)
+		}
+		if err != nil {
+			end(err)
+			return
+		}
+	}
+}
+
+// parkRead waits for the transport to become readable.
+func (l *link) parkRead(pt pollTransport, end func(error)) {
+	if err := pt.waitReadable(l.ctx); err != nil {
+		end(err)
+		return
+	}
+	l.readAvailable(pt, end)
+}
+
+// handleMessage decrypts and applies one transport message.
+func (l *link) handleMessage(msg []byte) error {
+	s := l.s
+	l.lastRecv.Store(l.now())
+	// Decrypted in place (the transport lends msg until its next read);
+	// DATA is copied into the receive queue.
+	p, err := l.recv.Decrypt(msg[:0], nil, msg)
+	if err != nil {
+		// Tampering or corruption ends the transport, not the session.
+		return errTampered
+	}
+	f, err := parseFrame(p)
+	s.mu.Lock()
+	if err != nil {
+		err = &CloseError{Code: CloseProtocolError, Reason: err.Error()}
+	} else if f.typ == frameConfirm {
+		err = protoErr("CONFIRM after the first frame")
+	} else {
+		err = s.handleFrameLocked(l, &f)
+	}
+	if err == errSessionDone {
+		l.closed = true
+	} else if err != nil {
+		s.failLocked(err, true)
+	}
+	s.mu.Unlock()
+	return err
 }
 
 func encodeID(id [sessionIDLen]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }

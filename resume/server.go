@@ -164,10 +164,36 @@ func (srv *Server) ServeConn(ctx context.Context, c net.Conn, info TransportInfo
 // use and closes it before returning. The returned error says why the
 // transport ended (nil after a clean close).
 func (srv *Server) ServeTransport(ctx context.Context, t Transport, info TransportInfo) error {
+	done := make(chan error, 1)
+	srv.StartTransport(ctx, t, info, func(err error) { done <- err })
+	return <-done
+}
+
+// StartTransport is ServeTransport in the background: it runs the handshake
+// on t, returns, and serves the transport until it ends; then it calls done
+// (if not nil) once with the error ServeTransport would have returned. ctx
+// must outlive the transport (cancelling it ends the transport). A
+// WebSocket on a plain socket costs, while idle, one goroutine parked with
+// a minimal stack and no buffer; the caller's goroutine is free as soon as
+// StartTransport returns.
+func (srv *Server) StartTransport(ctx context.Context, t Transport, info TransportInfo, done func(error)) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	stop := context.AfterFunc(srv.ctx, cancel)
-	defer stop()
+	finish := func(err error) {
+		stop()
+		cancel()
+		if done != nil {
+			done(err)
+		}
+	}
+	if err := srv.handshake(ctx, t, info, finish); err != nil {
+		finish(err)
+	}
+}
+
+// handshake runs the handshake of StartTransport and, when it succeeds,
+// starts serving the transport, which ends with finish.
+func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInfo, finish func(error)) error {
 	start := time.Now()
 	hctx, hcancel := context.WithTimeout(ctx, srv.opts.HandshakeTimeout)
 	defer hcancel()
@@ -213,12 +239,14 @@ func (srv *Server) ServeTransport(ctx context.Context, t Transport, info Transpo
 			srv.m.handshake.Observe(time.Since(start).Seconds())
 		}
 	}
-	err = l.routineRead()
-	s.detach(l, err)
-	if err == errSessionDone || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	l.serveReads(func(err error) {
+		s.detach(l, err)
+		if err == errSessionDone || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		finish(err)
+	})
+	return nil
 }
 
 func (srv *Server) ttlSeconds() uint32 { return uint32(srv.opts.DetachedTTL / time.Second) }

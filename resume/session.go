@@ -103,6 +103,7 @@ type session struct {
 	sendWake    chan struct{}
 	recvWaiting bool
 	sendWaiting bool
+	onReadable  func() // Conn.NotifyReadable: run (on a new goroutine) at the next wake of readers
 	stateQ      []State
 	notifying   bool
 }
@@ -116,6 +117,10 @@ func newSession(cfg *sessionConfig, client bool) *session {
 }
 
 func (s *session) wakeRecvLocked() {
+	if f := s.onReadable; f != nil {
+		s.onReadable = nil
+		go f()
+	}
 	if s.recvWaiting {
 		s.recvWaiting = false
 		close(s.recvWake)

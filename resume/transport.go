@@ -38,6 +38,19 @@ type batchTransport interface {
 	writeBatch(ctx context.Context, b []byte) error
 }
 
+// pollTransport is a Transport that can wait for data without a buffer and
+// read without waiting (a WebSocket on a plain socket), so that an idle
+// transport costs only a goroutine parked with a minimal stack.
+type pollTransport interface {
+	Transport
+	canPoll() bool
+	// tryReadMessage is ReadMessage without waiting: errWouldBlock when
+	// nothing whole is there.
+	tryReadMessage() ([]byte, error)
+	// waitReadable parks until there may be more to read or ctx ends.
+	waitReadable(ctx context.Context) error
+}
+
 // TransportInfo describes where a transport came from. For a session it is
 // the info of its first transport.
 type TransportInfo struct {

@@ -115,19 +115,15 @@ func newWSConn(c net.Conn, client bool, buffered []byte) *wsConn {
 	if len(buffered) > 0 {
 		copy(t.rb.Get(), buffered) // at most the HTTP reader's size (4 KiB)
 		t.rb.w = len(buffered)
-	} else {
-		t.raw = rawio.New(c)
 	}
+	t.raw = rawio.New(c)
 	return t
 }
 
 // ReadMessage returns the next binary message, answering pings and the
 // peer's close on the way.
 func (t *wsConn) ReadMessage(ctx context.Context) ([]byte, error) {
-	if t.held != nil {
-		msgPool.Put(t.held)
-		t.held = nil
-	}
+	t.releaseHeld()
 	for {
 		msg, done, err := t.nextMessage()
 		if err != nil {
@@ -139,6 +135,84 @@ func (t *wsConn) ReadMessage(ctx context.Context) ([]byte, error) {
 		if err := t.fill(ctx); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// canPoll reports whether the transport can wait for data with
+// waitReadable and read without waiting with tryReadMessage.
+func (t *wsConn) canPoll() bool { return t.raw != nil }
+
+// tryReadMessage is ReadMessage without waiting: errWouldBlock when no whole
+// message is buffered and the socket has nothing more now.
+func (t *wsConn) tryReadMessage() ([]byte, error) {
+	t.releaseHeld()
+	if !t.rdl.IsZero() { // left by the handshake or a cancelled wait
+		if err := t.c.SetReadDeadline(timeZero); err != nil {
+			return nil, err
+		}
+		t.rdl = timeZero
+	}
+	for {
+		msg, done, err := t.nextMessage()
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return msg, nil
+		}
+		if t.rb.bp != nil && t.rb.r == t.rb.w {
+			t.rb.Release()
+		}
+		n, err := t.raw.ReadNow(&t.rb)
+		t.rb.w += n
+		switch {
+		case err == rawio.ErrWouldBlock:
+			return nil, errWouldBlock
+		case errors.Is(err, io.EOF):
+			t.rb.Release()
+			return nil, io.ErrUnexpectedEOF
+		case err != nil:
+			t.rb.Release()
+			return nil, err
+		}
+	}
+}
+
+// waitReadable parks until the socket has data (or an end), holding no
+// buffer, or until ctx ends. Call it after tryReadMessage said errWouldBlock.
+func (t *wsConn) waitReadable(ctx context.Context) error {
+	if err := t.setReadDeadline(ctx); err != nil {
+		return err
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { t.c.SetReadDeadline(aLongTimeAgo) }) //nolint:errcheck
+	}
+	err := t.raw.Wait()
+	if stop != nil && !stop() {
+		t.rdl = aLongTimeAgo
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
+}
+
+func (t *wsConn) setReadDeadline(ctx context.Context) error {
+	dl, _ := ctx.Deadline()
+	if !dl.Equal(t.rdl) {
+		if err := t.c.SetReadDeadline(dl); err != nil {
+			return err
+		}
+		t.rdl = dl
+	}
+	return nil
+}
+
+func (t *wsConn) releaseHeld() {
+	if t.held != nil {
+		msgPool.Put(t.held)
+		t.held = nil
 	}
 }
 
@@ -267,12 +341,8 @@ func (t *wsConn) fill(ctx context.Context) error {
 	if t.rb.bp != nil && t.rb.r == t.rb.w { // nothing unread: wait without a buffer
 		t.rb.Release()
 	}
-	dl, _ := ctx.Deadline()
-	if !dl.Equal(t.rdl) {
-		if err := t.c.SetReadDeadline(dl); err != nil {
-			return err
-		}
-		t.rdl = dl
+	if err := t.setReadDeadline(ctx); err != nil {
+		return err
 	}
 	var stop func() bool
 	if ctx.Done() != nil {

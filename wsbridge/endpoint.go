@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/dualgate/dualgate/internal/rawio"
 )
 
 // endpoint is one side of a bridge, seen as a source and sink of messages.
@@ -133,14 +135,14 @@ func truncReason(s string) string {
 // streamEnd is a tcp or unix upstream.
 type streamEnd struct {
 	c  net.Conn
-	rr *rawReader // reads without a buffer while idle; nil if c has no raw connection
+	rr *rawio.Reader // reads without a buffer while idle; nil if c has no raw connection
 }
 
-func newStreamEnd(c net.Conn) *streamEnd { return &streamEnd{c: c, rr: newRawReader(c)} }
+func newStreamEnd(c net.Conn) *streamEnd { return &streamEnd{c: c, rr: rawio.New(c)} }
 
 func (e *streamEnd) read(_ context.Context, lb *loopBuf) (MessageType, []byte, error) {
 	if e.rr != nil {
-		n, err := e.rr.read(lb)
+		n, err := e.rr.Read(lb)
 		if n == 0 {
 			return MessageBinary, nil, err
 		}

@@ -56,7 +56,7 @@ type Handler struct {
 
 	// serve runs one upgraded connection. It is the seam for other
 	// transport kinds on a route (for example legacy over WebSocket).
-	serve func(ctx context.Context, t resume.Transport, info resume.TransportInfo) error
+	start func(ctx context.Context, t resume.Transport, info resume.TransportInfo, done func(error))
 
 	ctx    context.Context // cancelled by Shutdown when its ctx ends
 	cancel context.CancelFunc
@@ -99,7 +99,7 @@ func NewHandler(srv *resume.Server, routes *Routes, opts *HandlerOptions) (*Hand
 			}
 		}
 	}
-	h.serve = h.srv.ServeTransport
+	h.start = h.srv.StartTransport
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h, nil
 }
@@ -125,7 +125,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.wg.Done()
+	served := false // once the transport is handed over, its end calls h.wg.Done
+	defer func() {
+		if !served {
+			h.wg.Done()
+		}
+	}()
 
 	if !h.o.InsecureSkipOriginCheck {
 		if err := checkOrigin(r, h.o.OriginPatterns); err != nil {
@@ -147,17 +152,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.upgrade.WithLabelValues("ok").Inc()
 	h.active.Inc()
-	defer h.active.Dec()
 
+	// The handshake runs here; then the transport is served in the
+	// background and this goroutine (with the HTTP server's buffers) ends:
+	// an idle transport costs one small parked goroutine.
 	info := resume.TransportInfo{Route: route.Path, RemoteAddr: clientAddr(r.RemoteAddr), Secure: r.TLS != nil}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(h.ctx, cancel)
-	defer stop()
-	if err := h.serve(ctx, t, info); err != nil {
-		h.log.Debug("wsbridge: transport ended", "path", route.Path, "client", r.RemoteAddr, "err", err)
-	}
-	t.Close(0, "") //nolint:errcheck // ServeTransport closed it already
+	client := r.RemoteAddr
+	served = true
+	h.start(h.ctx, t, info, func(err error) {
+		if err != nil {
+			h.log.Debug("wsbridge: transport ended", "path", route.Path, "client", client, "err", err)
+		}
+		t.Close(0, "") //nolint:errcheck // the server closed it already
+		h.active.Dec()
+		h.wg.Done()
+	})
 }
 
 func clientAddr(s string) netip.AddrPort {

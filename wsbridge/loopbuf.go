@@ -38,3 +38,7 @@ func (l *loopBuf) release() {
 		l.bp, l.b = nil, nil
 	}
 }
+
+// Get and Release lend the storage to internal/rawio.
+func (l *loopBuf) Get() []byte { return l.get() }
+func (l *loopBuf) Release()    { l.release() }

@@ -23,3 +23,12 @@ func New(net.Conn) *Reader { return nil }
 func (*Reader) Read(Buffer) (int, error) {
 	return 0, errors.New("rawio: no raw reader on this platform")
 }
+
+// ErrWouldBlock is returned by ReadNow when the socket has nothing to read.
+var ErrWouldBlock = errors.New("rawio: nothing to read now")
+
+// ReadNow is never called off unix.
+func (*Reader) ReadNow(Buffer) (int, error) { return 0, errors.New("rawio: no raw reader on this platform") }
+
+// Wait is never called off unix.
+func (*Reader) Wait() error { return errors.New("rawio: no raw reader on this platform") }

@@ -24,9 +24,11 @@ type Reader struct {
 	c     net.Conn
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool // r.readFD, bound once so that reads do not allocate
+	peek  func(fd uintptr) bool // peekFD
 	buf   Buffer                // the current read's storage
-	n     int
-	errno error
+	n      int
+	errno  error
+	nowait bool // ReadNow: report EAGAIN instead of waiting
 }
 
 // New returns a Reader for c's socket, or nil when c has none that can be
@@ -46,7 +48,7 @@ func New(c net.Conn) *Reader {
 			if err != nil {
 				return nil
 			}
-			r := &Reader{c: c, rc: rc}
+			r := &Reader{c: c, rc: rc, peek: peekFD}
 			r.fn = r.readFD
 			return r
 		}
@@ -72,7 +74,7 @@ func (r *Reader) readFD(fd uintptr) bool {
 	}
 	if r.errno == syscall.EAGAIN {
 		r.buf.Release()
-		return false // park in the poller without a buffer
+		return r.nowait // park in the poller without a buffer, unless ReadNow
 	}
 	return true
 }
@@ -92,6 +94,9 @@ func (r *Reader) Read(buf Buffer) (int, error) {
 		}
 		return 0, err
 	}
+	if r.errno == syscall.EAGAIN { // only with ReadNow
+		return 0, ErrWouldBlock
+	}
 	if r.errno != nil {
 		return 0, &net.OpError{Op: "read", Net: r.c.LocalAddr().Network(), Source: r.c.LocalAddr(), Addr: r.c.RemoteAddr(), Err: os.NewSyscallError("read", r.errno)}
 	}
@@ -99,4 +104,42 @@ func (r *Reader) Read(buf Buffer) (int, error) {
 		return 0, io.EOF
 	}
 	return r.n, nil
+}
+
+// ErrWouldBlock is returned by ReadNow when the socket has nothing to read.
+var ErrWouldBlock = errors.New("rawio: nothing to read now")
+
+// ReadNow is Read without waiting: ErrWouldBlock (and buf released) when the
+// socket has nothing to report.
+func (r *Reader) ReadNow(buf Buffer) (int, error) {
+	r.nowait = true
+	n, err := r.Read(buf)
+	r.nowait = false
+	return n, err
+}
+
+// Wait parks until the socket is readable (data, end or error), without
+// reading it and without a buffer: a goroutine parked here needs only a
+// minimal stack. Deadlines and Close apply as to net.Conn.Read.
+func (r *Reader) Wait() error {
+	err := r.rc.Read(r.peek)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			oe.Op = "read"
+		}
+	}
+	return err
+}
+
+// peekFD reports whether fd has something to report, without consuming it.
+func peekFD(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
+	}
 }
