@@ -28,7 +28,9 @@ func (*Reader) Read(Buffer) (int, error) {
 var ErrWouldBlock = errors.New("rawio: nothing to read now")
 
 // ReadNow is never called off unix.
-func (*Reader) ReadNow(Buffer) (int, error) { return 0, errors.New("rawio: no raw reader on this platform") }
+func (*Reader) ReadNow(Buffer) (int, error) {
+	return 0, errors.New("rawio: no raw reader on this platform")
+}
 
 // Wait is never called off unix.
 func (*Reader) Wait() error { return errors.New("rawio: no raw reader on this platform") }

@@ -21,11 +21,11 @@ type Buffer interface {
 // Reader reads one socket for one goroutine at a time. The zero value is not
 // usable; make one with New.
 type Reader struct {
-	c     net.Conn
-	rc    syscall.RawConn
-	fn    func(fd uintptr) bool // r.readFD, bound once so that reads do not allocate
-	peek  func(fd uintptr) bool // peekFD
-	buf   Buffer                // the current read's storage
+	c      net.Conn
+	rc     syscall.RawConn
+	fn     func(fd uintptr) bool // r.readFD, bound once so that reads do not allocate
+	peek   func(fd uintptr) bool // peekFD
+	buf    Buffer                // the current read's storage
 	n      int
 	errno  error
 	nowait bool // ReadNow: report EAGAIN instead of waiting
