@@ -142,11 +142,20 @@ func (b *Bridger) Bridge(ctx context.Context, s Session) error {
 		newSessionEnd(s).closeWithError(CloseGoingAway, "gateway is going away")
 		return ErrBridgerClosed
 	}
-	defer b.wg.Done()
-	return b.bridgeTracked(ctx, s)
+	done := make(chan error, 1)
+	b.startTracked(ctx, s, func(err error) {
+		b.wg.Done()
+		done <- err
+	})
+	return <-done
 }
 
-func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
+// startTracked bridges s and calls done with Bridge's result when both ends
+// are closed. It returns once the bridge runs: between a session and a
+// byte-stream upstream that can both be waited on without a goroutine
+// (pollEnd), the copying runs in short-lived goroutines and an idle bridge
+// holds none of its own; otherwise startTracked returns at the end.
+func (b *Bridger) startTracked(ctx context.Context, s Session, done func(error)) {
 	se := newSessionEnd(s)
 	inf := sessionInfo(s, &b.o)
 	route, ok := b.routes.Load().Lookup(inf.Route)
@@ -156,7 +165,8 @@ func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 		b.m.ends.WithLabelValues(inf.Route, "no_route").Inc()
 		b.log.Warn("wsbridge: session without a route", "route", inf.Route, "client", inf.RemoteAddr)
 		se.closeWithError(CloseUpstreamUnreachable, err.clientReason())
-		return err
+		done(err)
+		return
 	}
 
 	br := &bridge{route: route.Path}
@@ -164,20 +174,27 @@ func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 	draining := b.state.closing
 	b.state.active[br] = struct{}{}
 	b.state.Unlock()
-	defer func() {
-		b.state.Lock()
-		delete(b.state.active, br)
-		b.state.Unlock()
-	}()
 	if draining {
 		br.drain()
 	}
 
 	// ctx ends with the caller's context or Close.
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	stop := context.AfterFunc(b.ctx, cancel)
-	defer stop()
+	var active prometheus.Gauge
+	finish := func(end string, err error) {
+		if active != nil {
+			active.Dec()
+			b.m.ends.WithLabelValues(route.Path, end).Inc()
+			b.log.Debug("wsbridge: bridge ended", "route", route.Path, "client", inf.RemoteAddr, "how", end, "err", err)
+		}
+		stop()
+		cancel()
+		b.state.Lock()
+		delete(b.state.active, br)
+		b.state.Unlock()
+		done(err)
+	}
 
 	dctx, dcancel := context.WithTimeout(ctx, b.o.DialTimeout)
 	up, err := b.dial(dctx, route, inf, s)
@@ -192,111 +209,141 @@ func (b *Bridger) bridgeTracked(ctx context.Context, s Session) error {
 		b.m.ends.WithLabelValues(route.Path, "dial_error").Inc()
 		b.log.Warn("wsbridge: upstream dial failed", "route", route.Path, "client", inf.RemoteAddr, "err", err)
 		se.closeWithError(CloseUpstreamUnreachable, reason)
-		return err
+		finish("", err)
+		return
 	}
 
-	active := b.m.active.WithLabelValues(route.Path)
+	active = b.m.active.WithLabelValues(route.Path)
 	active.Inc()
-	defer active.Dec()
 	b.log.Debug("wsbridge: bridging", "route", route.Path, "client", inf.RemoteAddr, "upstream", route.Upstream.String())
+	b.run(ctx, br, se, up, route.Path, finish)
+}
 
-	end, err := b.run(ctx, br, se, up, route.Path)
-	b.m.ends.WithLabelValues(route.Path, end).Inc()
-	b.log.Debug("wsbridge: bridge ended", "route", route.Path, "client", inf.RemoteAddr, "how", end, "err", err)
-	return err
+// bridgeRun is one bridge between its start and its end.
+type bridgeRun struct {
+	b       *Bridger
+	ctx     context.Context
+	br      *bridge
+	se      *sessionEnd
+	up      endpoint
+	route   string
+	in, out prometheus.Counter
+
+	u2c      chan loopResult // the upstream-to-session loop's result
+	loops    sync.WaitGroup  // the upstream-to-session loop
+	hard     func() bool     // stops the hard-stop AfterFunc
+	hardDone chan struct{}
+	finish   func(end string, err error)
 }
 
 // run copies both ways until one side ends, then closes both in the order
 // that loses nothing: what one side sent before it ended is delivered to the
-// other before that one is closed. It returns how the bridge ended.
-func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoint, route string) (string, error) {
+// other before that one is closed. It calls finish with how the bridge ended,
+// from the calling goroutine or, when both ends are pollEnds, from the
+// goroutine that saw the end.
+func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoint, route string, finish func(string, error)) {
+	r := &bridgeRun{b: b, ctx: ctx, br: br, se: se, up: up, route: route, finish: finish,
+		u2c: make(chan loopResult, 1), hardDone: make(chan struct{})}
 	// A hard stop (Close, or the caller's context) closes both ends, which
 	// unblocks both loops.
-	hardDone := make(chan struct{})
-	hard := context.AfterFunc(ctx, func() {
-		defer close(hardDone)
+	r.hard = context.AfterFunc(ctx, func() {
+		defer close(r.hardDone)
 		up.close()
 		se.closeWithError(CloseGoingAway, "gateway is shutting down")
 	})
-	defer func() {
-		if !hard() { // it ran or runs: wait, so no goroutine outlives the bridge
-			<-hardDone
-		}
-	}()
-
 	// Towards a byte-stream upstream message boundaries do not matter: the
 	// session is read with Read into the loop's buffer.
 	if _, ok := up.(*streamEnd); ok {
 		se.bytes = true
 	}
-	in := b.m.bytes.WithLabelValues(route, "in")
-	out := b.m.bytes.WithLabelValues(route, "out")
+	r.in = b.m.bytes.WithLabelValues(route, "in")
+	r.out = b.m.bytes.WithLabelValues(route, "out")
 
-	// The session-to-upstream loop runs in this goroutine and the
-	// upstream-to-session loop in one more; whichever ends first decides
-	// how the bridge ends. When the upstream side ends first it acts itself
-	// (closing the session), which ends the loop here.
-	u2c := make(chan loopResult, 1)
-	var loops sync.WaitGroup
-	loops.Add(1)
-	go func() {
-		defer loops.Done()
-		r := b.copyLoop(ctx, up, se, out)
-		br.mu.Lock()
-		first := !br.c2uDone && !br.drained && ctx.Err() == nil
-		br.u2cFirst = first
-		br.mu.Unlock()
-		if first {
-			b.upstreamEnded(ctx, se, up, r)
-		}
-		u2c <- r
-	}()
-	defer loops.Wait()
+	// The session-to-upstream loop decides how the bridge ends; when the
+	// upstream side ends first it acts itself (closing the session), which
+	// ends the other loop.
+	r.loops.Add(1)
 	// Drain: tell the client to go elsewhere; what it sent before is still
-	// delivered to the upstream by the loop below, which ends once the
-	// session is closed. Only then is the upstream closed, cleanly.
+	// delivered to the upstream by the session-to-upstream loop, which ends
+	// once the session is closed. Only then is the upstream closed, cleanly.
 	br.setOnDrain(func() { se.closeWithError(CloseGoingAway, "gateway is going away") })
-	defer func() {
-		br.mu.Lock()
-		br.onDrain = nil
-		br.mu.Unlock()
-	}()
 
-	r := b.copyLoop(ctx, se, up, in)
+	sp, sok := pollable(se)
+	upp, uok := pollable(up)
+	if sok && uok {
+		b.startPump(ctx, upp, se, r.out, r.u2cEnded)
+		b.startPump(ctx, sp, up, r.in, func(res loopResult) { r.end(res) })
+		return
+	}
+	go func() { r.u2cEnded(b.copyLoop(ctx, up, se, r.out)) }()
+	r.end(b.copyLoop(ctx, se, up, r.in))
+}
+
+// u2cEnded records the end of the upstream-to-session loop.
+func (r *bridgeRun) u2cEnded(res loopResult) {
+	defer r.loops.Done()
+	br := r.br
 	br.mu.Lock()
-	u2cFirst, drained := br.u2cFirst, br.drained
-	br.c2uDone = !u2cFirst
+	first := !br.c2uDone && !br.drained && r.ctx.Err() == nil
+	br.u2cFirst = first
 	br.mu.Unlock()
+	if first {
+		r.b.upstreamEnded(r.ctx, r.se, r.up, res)
+	}
+	r.u2c <- res
+}
+
+// end finishes the bridge once the session-to-upstream loop ended with res.
+func (r *bridgeRun) end(res loopResult) {
+	how, err := r.closeBoth(res)
+	r.br.mu.Lock()
+	r.br.onDrain = nil
+	r.br.mu.Unlock()
+	r.loops.Wait()
+	if !r.hard() { // it ran or runs: wait, so no goroutine outlives the bridge
+		<-r.hardDone
+	}
+	r.finish(how, err)
+}
+
+// closeBoth closes what the end of the session-to-upstream loop (with
+// result res) requires, and returns how the bridge ended.
+func (r *bridgeRun) closeBoth(res loopResult) (string, error) {
+	b, ctx, se, up, route := r.b, r.ctx, r.se, r.up, r.route
+	r.br.mu.Lock()
+	u2cFirst, drained := r.br.u2cFirst, r.br.drained
+	r.br.c2uDone = !u2cFirst
+	r.br.mu.Unlock()
 
 	switch {
 	case u2cFirst:
-		r := <-u2c
-		if r.writeErr != nil {
-			return "session_end", sessionErr(r.writeErr)
+		ur := <-r.u2c
+		if ur.writeErr != nil {
+			return "session_end", sessionErr(ur.writeErr)
 		}
-		if !isCleanEnd(r.readErr) {
-			b.log.Info("wsbridge: upstream failed", "route", route, "err", r.readErr)
-			return "upstream_error", fmt.Errorf("wsbridge: reading from upstream: %w", r.readErr)
+		if !isCleanEnd(ur.readErr) {
+			b.log.Info("wsbridge: upstream failed", "route", route, "err", ur.readErr)
+			return "upstream_error", fmt.Errorf("wsbridge: reading from upstream: %w", ur.readErr)
 		}
 		return "upstream_close", nil
 	case ctx.Err() != nil:
 		return "shutdown", ErrBridgerClosed
 	case drained:
-		b.finishUpstream(ctx, up, u2c)
+		b.finishUpstream(ctx, up, r.u2c)
 		return "drain", nil
-	case r.writeErr != nil: // the upstream stopped taking data
-		se.closeWithError(CloseUpstreamClosed, upstreamReason(r.writeErr))
+	case res.writeErr != nil: // the upstream stopped taking data
+		se.closeWithError(CloseUpstreamClosed, upstreamReason(res.writeErr))
 		up.close()
-		return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", r.writeErr)
-	case errors.Is(r.readErr, io.EOF): // clean close by the client
+		return "upstream_error", fmt.Errorf("wsbridge: writing to upstream: %w", res.writeErr)
+	case errors.Is(res.readErr, io.EOF): // clean close by the client
 		// Tell the upstream, forward what it still sends, then close.
-		b.finishUpstream(ctx, up, u2c)
+		b.finishUpstream(ctx, up, r.u2c)
 		se.close()
 		return "client_close", nil
 	default: // the session ended otherwise (expired, closed by the server)
 		se.close()
-		b.finishUpstream(ctx, up, u2c)
-		return "session_end", sessionErr(r.readErr)
+		b.finishUpstream(ctx, up, r.u2c)
+		return "session_end", sessionErr(res.readErr)
 	}
 }
 

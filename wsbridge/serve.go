@@ -64,10 +64,8 @@ func Serve[S net.Conn](ctx context.Context, b *Bridger, acc Acceptor[S]) error {
 			newSessionEnd(s).closeWithError(CloseGoingAway, "gateway is going away")
 			return ErrBridgerClosed
 		}
-		go func() {
-			defer b.wg.Done()
-			b.bridgeTracked(bctx, s)
-		}()
+		// The goroutine dials the upstream; an idle bridge keeps none.
+		go b.startTracked(bctx, s, func(error) { b.wg.Done() })
 	}
 }
 

@@ -1,0 +1,125 @@
+package wsbridge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dualgate/dualgate/internal/rawio"
+	"github.com/dualgate/dualgate/resume"
+)
+
+// A pollEnd is an endpoint that can be read without waiting and can say
+// when it has something, so that a copy loop from it needs no goroutine
+// while it is idle: a byte-stream session (resume.Conn.TryRead and
+// NotifyReadable) and a TCP or unix upstream (internal/rawio).
+type pollEnd interface {
+	endpoint
+	// tryRead is read without waiting: errWouldBlock when nothing is there.
+	tryRead(lb *loopBuf) ([]byte, error)
+	// notify runs f on a new goroutine once tryRead may have more to say
+	// (data, an end, or the endpoint closed).
+	notify(f func())
+}
+
+var errWouldBlock = errors.New("wsbridge: nothing to read now")
+
+// pollable returns e as a pollEnd when it can serve as one.
+func pollable(e endpoint) (pollEnd, bool) {
+	switch e := e.(type) {
+	case *sessionEnd:
+		if rs, ok := e.s.(resumeSession); ok && e.bytes {
+			return &sessionPoll{sessionEnd: e, c: rs.Conn}, true
+		}
+	case *streamEnd:
+		if e.rr != nil {
+			return streamPoll{e}, true
+		}
+	}
+	return nil, false
+}
+
+// sessionPoll is a byte-stream resumable session as a pollEnd.
+type sessionPoll struct {
+	*sessionEnd
+	c *resume.Conn
+}
+
+func (e *sessionPoll) tryRead(lb *loopBuf) ([]byte, error) {
+	b := lb.get()
+	n, err := e.c.TryRead(b)
+	if errors.Is(err, resume.ErrWouldBlock) {
+		return nil, errWouldBlock
+	}
+	return b[:n], err
+}
+
+func (e *sessionPoll) notify(f func()) { e.c.NotifyReadable(f) }
+
+// streamPoll is a TCP or unix upstream as a pollEnd.
+type streamPoll struct{ *streamEnd }
+
+func (e streamPoll) tryRead(lb *loopBuf) ([]byte, error) {
+	n, err := e.rr.ReadNow(lb)
+	if errors.Is(err, rawio.ErrWouldBlock) {
+		return nil, errWouldBlock
+	}
+	if n == 0 {
+		return nil, err
+	}
+	return lb.get()[:n], err
+}
+
+// notify parks a goroutine with a minimal stack until the socket is
+// readable; a closed socket or a passed deadline wakes it too (and tryRead
+// then reports it).
+func (e streamPoll) notify(f func()) {
+	go func() {
+		e.rr.Wait() //nolint:errcheck // tryRead reports what woke it
+		f()
+	}()
+}
+
+// startPump copies from src to dst like copyLoop, in goroutines that exist
+// only while there is something to copy, and calls done with the result.
+func (b *Bridger) startPump(ctx context.Context, src pollEnd, dst endpoint, ctr prometheus.Counter, done func(loopResult)) {
+	p := &pump{ctx: ctx, src: src, dst: dst, ctr: ctr, done: done, lb: loopBuf{pool: &b.bufPool}}
+	p.run = p.copyAvailable
+	go p.copyAvailable()
+}
+
+type pump struct {
+	ctx  context.Context
+	src  pollEnd
+	dst  endpoint
+	ctr  prometheus.Counter
+	done func(loopResult)
+	lb   loopBuf
+	run  func() // p.copyAvailable, bound once
+}
+
+// copyAvailable copies what src has, then waits for more through notify.
+func (p *pump) copyAvailable() {
+	for {
+		data, err := p.src.tryRead(&p.lb)
+		if err == errWouldBlock {
+			p.lb.release()
+			p.src.notify(p.run)
+			return
+		}
+		if len(data) > 0 {
+			if werr := p.dst.write(p.ctx, MessageBinary, data); werr != nil {
+				p.lb.release()
+				p.done(loopResult{writeErr: werr})
+				return
+			}
+			p.ctr.Add(float64(len(data)))
+		}
+		if err != nil {
+			p.lb.release()
+			p.done(loopResult{readErr: err})
+			return
+		}
+	}
+}
