@@ -179,24 +179,9 @@ func (t *wsConn) tryReadMessage() ([]byte, error) {
 }
 
 // waitReadable parks until the socket has data (or an end), holding no
-// buffer, or until ctx ends. Call it after tryReadMessage said errWouldBlock.
-func (t *wsConn) waitReadable(ctx context.Context) error {
-	if err := t.setReadDeadline(ctx); err != nil {
-		return err
-	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { t.c.SetReadDeadline(aLongTimeAgo) }) //nolint:errcheck
-	}
-	err := t.raw.Wait()
-	if stop != nil && !stop() {
-		t.rdl = aLongTimeAgo
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-	}
-	return err
-}
+// buffer, and reads what is there; or until ctx ends. Call it after
+// tryReadMessage said errWouldBlock.
+func (t *wsConn) waitReadable(ctx context.Context) error { return t.fill(ctx) }
 
 func (t *wsConn) setReadDeadline(ctx context.Context) error {
 	dl, _ := ctx.Deadline()

@@ -19,8 +19,9 @@ type pollEnd interface {
 	// tryRead is read without waiting: errWouldBlock when nothing is there.
 	tryRead(lb *loopBuf) ([]byte, error)
 	// notify runs f on a new goroutine once tryRead may have more to say
-	// (data, an end, or the endpoint closed).
-	notify(f func())
+	// (data, an end, or the endpoint closed); it may read into lb for
+	// tryRead to return.
+	notify(lb *loopBuf, f func())
 }
 
 var errWouldBlock = errors.New("wsbridge: nothing to read now")
@@ -34,7 +35,7 @@ func pollable(e endpoint) (pollEnd, bool) {
 		}
 	case *streamEnd:
 		if e.rr != nil {
-			return streamPoll{e}, true
+			return &streamPoll{streamEnd: e}, true
 		}
 	}
 	return nil, false
@@ -55,15 +56,23 @@ func (e *sessionPoll) tryRead(lb *loopBuf) ([]byte, error) {
 	return b[:n], err
 }
 
-func (e *sessionPoll) notify(f func()) { e.c.NotifyReadable(f) }
+func (e *sessionPoll) notify(_ *loopBuf, f func()) { e.c.NotifyReadable(f) }
 
 // streamPoll is a TCP or unix upstream as a pollEnd.
-type streamPoll struct{ *streamEnd }
+type streamPoll struct {
+	*streamEnd
+	n   int   // bytes notify read into the pump's buffer
+	err error // and the error it got
+}
 
-func (e streamPoll) tryRead(lb *loopBuf) ([]byte, error) {
-	n, err := e.rr.ReadNow(lb)
-	if errors.Is(err, rawio.ErrWouldBlock) {
-		return nil, errWouldBlock
+func (e *streamPoll) tryRead(lb *loopBuf) ([]byte, error) {
+	n, err := e.n, e.err
+	e.n, e.err = 0, nil
+	if n == 0 && err == nil {
+		n, err = e.rr.ReadNow(lb)
+		if errors.Is(err, rawio.ErrWouldBlock) {
+			return nil, errWouldBlock
+		}
 	}
 	if n == 0 {
 		return nil, err
@@ -71,12 +80,12 @@ func (e streamPoll) tryRead(lb *loopBuf) ([]byte, error) {
 	return lb.get()[:n], err
 }
 
-// notify parks a goroutine with a minimal stack until the socket is
-// readable; a closed socket or a passed deadline wakes it too (and tryRead
-// then reports it).
-func (e streamPoll) notify(f func()) {
+// notify parks a goroutine with a minimal stack and no buffer until the
+// socket has something, reads it into lb (a closed socket or a passed
+// deadline ends the wait too) and runs f, whose tryRead returns it.
+func (e *streamPoll) notify(lb *loopBuf, f func()) {
 	go func() {
-		e.rr.Wait() //nolint:errcheck // tryRead reports what woke it
+		e.n, e.err = e.rr.Read(lb)
 		f()
 	}()
 }
@@ -105,7 +114,7 @@ func (p *pump) copyAvailable() {
 		data, err := p.src.tryRead(&p.lb)
 		if err == errWouldBlock {
 			p.lb.release()
-			p.src.notify(p.run)
+			p.src.notify(&p.lb, p.run)
 			return
 		}
 		if len(data) > 0 {
