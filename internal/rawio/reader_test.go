@@ -400,3 +400,57 @@ func TestNewListenerConn(t *testing.T) {
 		t.Fatalf("%q, %v", buf.b[:n], err)
 	}
 }
+
+func TestReadNowAndWait(t *testing.T) {
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			ours, peer := pair(t, network)
+			r := newReader(t, ours)
+			buf := newCountingBuffer(16)
+			if n, err := r.ReadNow(buf); n != 0 || !errors.Is(err, rawio.ErrWouldBlock) {
+				t.Fatalf("ReadNow with nothing to read: %d, %v", n, err)
+			}
+			if held, _ := buf.state(); held {
+				t.Fatal("ReadNow holds the buffer after ErrWouldBlock")
+			}
+
+			done := make(chan error, 1)
+			go func() { done <- r.Wait() }()
+			time.Sleep(20 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("Wait returned with nothing to read: %v", err)
+			default:
+			}
+			peer.Write([]byte("data")) //nolint:errcheck
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Wait did not return")
+			}
+			if err := r.Wait(); err != nil { // nothing consumed: readable still
+				t.Fatal(err)
+			}
+			if n, err := r.ReadNow(buf); err != nil || string(buf.b[:n]) != "data" {
+				t.Fatalf("ReadNow after Wait: %q, %v", buf.b[:n], err)
+			}
+			buf.Release()
+
+			ours.SetReadDeadline(time.Now().Add(20 * time.Millisecond)) //nolint:errcheck
+			if err := r.Wait(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Wait past the deadline: %v", err)
+			}
+			ours.SetReadDeadline(time.Time{}) //nolint:errcheck
+			peer.Close()
+			if err := r.Wait(); err != nil { // the end is something to report
+				t.Fatal(err)
+			}
+			if n, err := r.ReadNow(buf); n != 0 || err != io.EOF {
+				t.Fatalf("ReadNow at the end: %d, %v", n, err)
+			}
+		})
+	}
+}
