@@ -242,6 +242,9 @@ func (t *wsConn) nextMessage() ([]byte, bool, error) {
 			*t.frag = append(*t.frag, payload...)
 			if fin {
 				t.held, t.frag = t.frag, nil
+				if len(*t.held) == 0 { // as for a single frame
+					return nil, false, protoErr("empty WebSocket message")
+				}
 				return *t.held, true, nil
 			}
 		default:
