@@ -7,7 +7,8 @@
 //
 // A session runs over a sequence of transports: WebSocket connections
 // (subprotocol dualgate.v1, one binary message per protocol message, see
-// WebSocketTransport) or byte streams (raw TCP or TLS starting with the
+// UpgradeWebSocket; WebSocketTransport adapts a coder/websocket connection)
+// or byte streams (raw TCP or TLS starting with the
 // preamble "DGS1", then u16-length-prefixed messages, see Server.ServeConn).
 // Every transport starts with a fresh Noise handshake (X25519, SHA-256,
 // ChaCha20-Poly1305 or AES-256-GCM as the client proposes): NN when the
@@ -43,9 +44,13 @@
 // # Resources
 //
 // Buffers come from a pool and return to it as soon as they are
-// acknowledged or read, so an idle session holds none. A transport needs
-// the goroutine that reads it (the caller of Server.ServeTransport, or one
-// per client session); a goroutine to write exists only while there is
-// something to send. The server bounds sessions in total and per client
+// acknowledged or read, so an idle session holds none. A WebSocket transport
+// frames its messages itself: it reads as many frames as one system call
+// brings, unmasks and decrypts them in place, and writes a burst of sealed
+// frames with one system call. On a plain socket, an idle server transport
+// costs one goroutine parked with a minimal stack (Server.StartTransport);
+// other transports need the goroutine that reads them (the caller of
+// Server.ServeTransport, or one per client session). A goroutine to write
+// exists only while there is something to send. The server bounds sessions in total and per client
 // address, and exports Prometheus metrics through ServerOptions.Registerer.
 package resume

@@ -12,13 +12,13 @@
 //
 // # Handler
 //
-// Handler upgrades requests on route paths to WebSocket (coder/websocket,
-// subprotocol dualgate.v1, origin allowlist, read limit of one protocol
-// message) and hands the transport to resume.Server.ServeTransport with the
-// route, the client address (r.RemoteAddr, already the real client address
-// behind the sniffing listener) and whether the request arrived over TLS. A
-// client that does not offer dualgate.v1 is closed with 4012; an unknown path
-// gets 404.
+// Handler upgrades requests on route paths to WebSocket
+// (resume.UpgradeWebSocket, subprotocol dualgate.v1, origin allowlist) and
+// hands the transport to resume.Server.StartTransport with the route, the
+// client address (r.RemoteAddr, already the real client address behind the
+// sniffing listener) and whether the request arrived over TLS; it returns
+// after the handshake. A client that does not offer dualgate.v1 is closed
+// with 4012; an unknown path gets 404.
 //
 // # Bridge
 //
@@ -52,8 +52,12 @@
 // and given back before waiting; the session is read into a 1 KiB buffer
 // until a read fills it (byte-stream upstreams, then the pooled buffer), or
 // with resume.Conn.AppendMessage into one buffer per bridge grown to the
-// largest message (message upstreams), so no allocation per message. A
-// bridge runs two goroutines: its own (session to upstream) and one more.
+// largest message (message upstreams), so no allocation per message.
+// Between a byte-stream resume session and a TCP or unix upstream each
+// direction is a pump that copies what is there and then waits without a
+// goroutine (resume.Conn.NotifyReadable) or with one parked on a minimal
+// stack in a raw read (internal/rawio): an idle bridge holds no goroutine of
+// its own. Other bridges run two goroutines: one per direction.
 //
 // # Sessions of other kinds
 //
