@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/coder/websocket"
 
 	"github.com/dualgate/dualgate/resume"
 )
@@ -85,25 +84,24 @@ func Example() {
 	// Output: true hello
 }
 
-// ExampleServer_ServeTransport shows the gateway's WebSocket handler: it
-// upgrades with the dualgate.v1 subprotocol and hands the connection to the
-// server, while an Accept loop bridges each new session by its route.
-func ExampleServer_ServeTransport() {
+// ExampleServer_StartTransport shows the gateway's WebSocket handler: it
+// upgrades with the dualgate.v1 subprotocol, runs the handshake and returns,
+// while the transport is served in the background and an Accept loop bridges
+// each new session by its route.
+func ExampleServer_StartTransport() {
 	key, _ := resume.GenerateKey()
 	srv, _ := resume.NewServer(&resume.ServerOptions{Key: key})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{resume.Subprotocol}})
+		// Check r's Origin header first (see wsbridge.HandlerOptions).
+		t, err := resume.UpgradeWebSocket(w, r) // answers bad requests; 4012 without dualgate.v1
 		if err != nil {
 			return
 		}
-		if c.Subprotocol() != resume.Subprotocol {
-			c.Close(websocket.StatusCode(resume.CloseNotDualgate), "dualgate.v1 subprotocol required")
-			return
-		}
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-		// Blocks while the transport is in use; the session outlives it.
-		srv.ServeTransport(r.Context(), resume.WebSocketTransport(c),
-			resume.TransportInfo{Route: r.URL.Path, RemoteAddr: ap, Secure: r.TLS != nil})
+		// The session outlives the transport; done reports why the transport ended.
+		srv.StartTransport(context.Background(), t,
+			resume.TransportInfo{Route: r.URL.Path, RemoteAddr: ap, Secure: r.TLS != nil},
+			func(err error) {})
 	})
 	go func() {
 		for {
