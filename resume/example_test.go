@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"time"
 
-
 	"github.com/dualgate/dualgate/resume"
 )
 
