@@ -338,9 +338,18 @@ func (t *wsConn) fill(ctx context.Context) error {
 	}
 	var n int
 	var err error
-	if t.raw != nil {
+	switch {
+	case t.raw != nil:
 		n, err = t.raw.Read(&t.rb)
-	} else {
+	case t.rb.bp == nil:
+		// No raw socket (TLS): wait in a read into a small stack buffer,
+		// not the large pooled one, which is taken when bytes arrive.
+		var first [512]byte
+		n, err = t.c.Read(first[:])
+		if n > 0 {
+			copy(t.rb.Get(), first[:n])
+		}
+	default:
 		n, err = t.c.Read(t.rb.Get())
 	}
 	if stop != nil && !stop() {
