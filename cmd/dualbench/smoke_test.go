@@ -131,10 +131,11 @@ func TestSmokeSessions(t *testing.T) {
 }
 
 // TestSmokeSessionsPinned pins the started gateway's key (NK): a wrong key
-// would make every Dial fail with 4008.
+// would make every Dial fail with 4008. The window is long enough for a
+// wss handshake under -race on a loaded 2-core machine.
 func TestSmokeSessionsPinned(t *testing.T) {
 	var res sessionsResult
-	rep := smoke(t, &res, "sessions", "-duration", "600ms", "-warmup", "100ms", "-conns", "2", "-pin", "-transport", "wss")
+	rep := smoke(t, &res, "sessions", "-duration", "3s", "-warmup", "100ms", "-conns", "2", "-pin", "-transport", "wss")
 	if rep.Config.Pattern != "NK" || len(res.Runs) != 1 || res.Runs[0].Completed <= 0 || res.Runs[0].Failed != 0 {
 		t.Fatalf("pattern %s, runs %+v", rep.Config.Pattern, res.Runs)
 	}
