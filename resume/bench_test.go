@@ -9,6 +9,8 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
+
+	"github.com/flynn/noise"
 )
 
 func BenchmarkSealOpen(b *testing.B) {
@@ -218,4 +220,73 @@ func benchOpts() *ServerOptions {
 	o.MaxSessionsPerIP = 1 << 20
 	o.PingInterval, o.DeadTimeout = 10*time.Second, 30*time.Second
 	return o
+}
+
+// BenchmarkX25519 compares the DH function of the handshake (dhX25519) with
+// flynn/noise's DH25519: a key generation plus one DH is what each side of
+// an NN handshake does.
+func BenchmarkX25519(b *testing.B) {
+	for _, dh := range []struct {
+		name string
+		fn   noise.DHFunc
+	}{{"noise", noise.DH25519}, {"resume", dhX25519{}}} {
+		peer, _ := dh.fn.GenerateKeypair(rand.Reader)
+		b.Run("GenerateKeypair/"+dh.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dh.fn.GenerateKeypair(rand.Reader); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("DH/"+dh.name, func(b *testing.B) {
+			kp, _ := dh.fn.GenerateKeypair(rand.Reader)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dh.fn.DH(kp.Private, peer.Public); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNoiseHandshake runs both sides of a first handshake in memory
+// (client hello, server hello, resume secret): the crypto of one new
+// session without transports, per pattern.
+func BenchmarkNoiseHandshake(b *testing.B) {
+	key, _ := GenerateKey()
+	for _, p := range []Pattern{PatternNN, PatternNK} {
+		b.Run(p.String(), func(b *testing.B) {
+			var pinned []byte
+			if p == PatternNK {
+				pinned = key.Public()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ch, msg1, err := startClientHandshake(clientHello{version: 1, suite: SuiteAESGCM, pattern: p}, helloPayload{window: DefaultWindow}, nil, pinned, rand.Reader)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h, err := parseClientHello(msg1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sh, _, err := readClientHello(h, nil, &key.kp, rand.Reader)
+				if err != nil {
+					b.Fatal(err)
+				}
+				msg2, sres, err := sh.writeServerHello(serverPayload{window: DefaultWindow})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := deriveResumeSecret(sres.hash); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.readServerHello(msg2); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
