@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,4 +291,80 @@ func BenchmarkNoiseHandshake(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSession is the life of one short session, both sides in this
+// process, as dualbench's sessions scenario runs it: Dial (upgrade and
+// handshake), one byte echoed by the server's application, Close (the close
+// exchange). Its CPU per op is the sum of a client's and a server's.
+func BenchmarkSession(b *testing.B) {
+	for _, name := range []string{"tcp", "ws"} {
+		b.Run(name, func(b *testing.B) {
+			ts := newTestServer(b, benchOpts())
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer ts.srv.Close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ts.srv.Accept()
+					if err != nil {
+						return
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer c.Close()
+						buf := make([]byte, 1)
+						if _, err := io.ReadFull(c, buf); err != nil {
+							return
+						}
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+						c.Read(buf) //nolint:errcheck // EOF once the client closes
+					}()
+				}
+			}()
+			url := ts.tcpURL()
+			if name == "ws" {
+				url = ts.wsURL()
+			}
+			o := fastDial("")
+			o.PingInterval, o.DeadTimeout = 10*time.Second, 30*time.Second
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(8) // 16 workers on 2 cores, like dualbench's default
+			cpu0 := processCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				buf := []byte{0x42}
+				for pb.Next() {
+					c, err := Dial(ctx, url, o)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := c.Write(buf); err != nil {
+						b.Error(err)
+					}
+					if _, err := io.ReadFull(c, buf); err != nil {
+						b.Error(err)
+					}
+					c.Close()
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// processCPU returns the CPU time (user and system) of this process so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
