@@ -177,7 +177,7 @@ func (l *Listener) acceptLoop() {
 }
 
 func (l *Listener) count(reason string) {
-	l.m.outcomes.WithLabelValues(OutcomeRejected).Inc()
+	l.m.rejectedOutcome.Inc()
 	l.m.rejections.WithLabelValues(reason).Inc()
 }
 

@@ -34,6 +34,12 @@ type metrics struct {
 	conns      *prometheus.CounterVec
 	outcomes   *prometheus.CounterVec
 	rejections *prometheus.CounterVec
+
+	// The children counted for every connection, looked up once rather
+	// than per connection (WithLabelValues hashes the label values and
+	// takes a lock).
+	connsByKind                                    [sniff.NumKinds]prometheus.Counter
+	classified, viaCache, toPlain, rejectedOutcome prometheus.Counter
 }
 
 func newMetrics(l *Listener) *metrics {
@@ -63,12 +69,13 @@ func newMetrics(l *Listener) *metrics {
 	}
 	reg := l.opts.Registerer
 	if reg == nil {
-		return m
+		return m.cacheChildren(l.opts.Kinds)
 	}
 	log := l.opts.Logger
 	m.conns = register(reg, log, m.conns)
 	m.outcomes = register(reg, log, m.outcomes)
 	m.rejections = register(reg, log, m.rejections)
+	m.cacheChildren(l.opts.Kinds)
 	register(reg, log, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dualgate_listener_open_connections", ConstLabels: cl,
 		Help: "Open connections counted against the global limit.",
@@ -77,6 +84,22 @@ func newMetrics(l *Listener) *metrics {
 		Name: "dualgate_listener_sniffing", ConstLabels: cl,
 		Help: "Connections being classified.",
 	}, func() float64 { return float64(l.Sniffing()) }))
+	return m
+}
+
+// cacheChildren looks up the per-connection children of the (registered)
+// vectors: connections are counted for the enabled kinds only (serveConn
+// rejects the others first), so only theirs exist, as before.
+func (m *metrics) cacheChildren(kinds []sniff.Kind) *metrics {
+	for _, k := range kinds {
+		if int(k) < len(m.connsByKind) {
+			m.connsByKind[k] = m.conns.WithLabelValues(k.String())
+		}
+	}
+	m.classified = m.outcomes.WithLabelValues(OutcomeClassified)
+	m.viaCache = m.outcomes.WithLabelValues(OutcomeAmbiguousViaCache)
+	m.toPlain = m.outcomes.WithLabelValues(OutcomeAmbiguousToPlain)
+	m.rejectedOutcome = m.outcomes.WithLabelValues(OutcomeRejected)
 	return m
 }
 

@@ -38,13 +38,13 @@ func (l *Listener) serveConn(raw net.Conn) {
 	}
 	switch {
 	case !c.ambiguous:
-		l.m.outcomes.WithLabelValues(OutcomeClassified).Inc()
+		l.m.classified.Inc()
 	case c.kind == sniff.KindTLS:
-		l.m.outcomes.WithLabelValues(OutcomeAmbiguousViaCache).Inc()
+		l.m.viaCache.Inc()
 	default:
-		l.m.outcomes.WithLabelValues(OutcomeAmbiguousToPlain).Inc()
+		l.m.toPlain.Inc()
 	}
-	l.m.conns.WithLabelValues(c.kind.String()).Inc()
+	l.m.connsByKind[c.kind].Inc()
 	select {
 	case kl.ch <- c:
 	case <-kl.done:

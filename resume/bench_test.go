@@ -7,8 +7,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flynn/noise"
 )
 
 func BenchmarkSealOpen(b *testing.B) {
@@ -218,4 +222,149 @@ func benchOpts() *ServerOptions {
 	o.MaxSessionsPerIP = 1 << 20
 	o.PingInterval, o.DeadTimeout = 10*time.Second, 30*time.Second
 	return o
+}
+
+// BenchmarkX25519 compares the DH function of the handshake (dhX25519) with
+// flynn/noise's DH25519: a key generation plus one DH is what each side of
+// an NN handshake does.
+func BenchmarkX25519(b *testing.B) {
+	for _, dh := range []struct {
+		name string
+		fn   noise.DHFunc
+	}{{"noise", noise.DH25519}, {"resume", dhX25519{}}} {
+		peer, _ := dh.fn.GenerateKeypair(rand.Reader)
+		b.Run("GenerateKeypair/"+dh.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dh.fn.GenerateKeypair(rand.Reader); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("DH/"+dh.name, func(b *testing.B) {
+			kp, _ := dh.fn.GenerateKeypair(rand.Reader)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dh.fn.DH(kp.Private, peer.Public); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNoiseHandshake runs both sides of a first handshake in memory
+// (client hello, server hello, resume secret): the crypto of one new
+// session without transports, per pattern.
+func BenchmarkNoiseHandshake(b *testing.B) {
+	key, _ := GenerateKey()
+	for _, p := range []Pattern{PatternNN, PatternNK} {
+		b.Run(p.String(), func(b *testing.B) {
+			var pinned []byte
+			if p == PatternNK {
+				pinned = key.Public()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ch, msg1, err := startClientHandshake(clientHello{version: 1, suite: SuiteAESGCM, pattern: p}, helloPayload{window: DefaultWindow}, nil, pinned, rand.Reader)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h, err := parseClientHello(msg1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sh, _, err := readClientHello(h, nil, &key.kp, rand.Reader)
+				if err != nil {
+					b.Fatal(err)
+				}
+				msg2, sres, err := sh.writeServerHello(serverPayload{window: DefaultWindow})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := deriveResumeSecret(sres.hash); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.readServerHello(msg2); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSession is the life of one short session, both sides in this
+// process, as dualbench's sessions scenario runs it: Dial (upgrade and
+// handshake), one byte echoed by the server's application, Close (the close
+// exchange). Its CPU per op is the sum of a client's and a server's.
+func BenchmarkSession(b *testing.B) {
+	for _, name := range []string{"tcp", "ws"} {
+		b.Run(name, func(b *testing.B) {
+			ts := newTestServer(b, benchOpts())
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer ts.srv.Close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ts.srv.Accept()
+					if err != nil {
+						return
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer c.Close()
+						buf := make([]byte, 1)
+						if _, err := io.ReadFull(c, buf); err != nil {
+							return
+						}
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+						c.Read(buf) //nolint:errcheck // EOF once the client closes
+					}()
+				}
+			}()
+			url := ts.tcpURL()
+			if name == "ws" {
+				url = ts.wsURL()
+			}
+			o := fastDial("")
+			o.PingInterval, o.DeadTimeout = 10*time.Second, 30*time.Second
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(8) // 16 workers on 2 cores, like dualbench's default
+			cpu0 := processCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				buf := []byte{0x42}
+				for pb.Next() {
+					c, err := Dial(ctx, url, o)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := c.Write(buf); err != nil {
+						b.Error(err)
+					}
+					if _, err := io.ReadFull(c, buf); err != nil {
+						b.Error(err)
+					}
+					c.Close()
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// processCPU returns the CPU time (user and system) of this process so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

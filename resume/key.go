@@ -22,7 +22,7 @@ type Key struct {
 func GenerateKey() (*Key, error) { return generateKey(rand.Reader) }
 
 func generateKey(r io.Reader) (*Key, error) {
-	kp, err := noise.DH25519.GenerateKeypair(r)
+	kp, err := dhX25519{}.GenerateKeypair(r)
 	if err != nil {
 		return nil, fmt.Errorf("resume: generate key: %w", err)
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 var (
-	suiteChaCha = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
-	suiteAES    = noise.NewCipherSuite(noise.DH25519, noise.CipherAESGCM, noise.HashSHA256)
+	suiteChaCha = noise.NewCipherSuite(dhX25519{}, noise.CipherChaChaPoly, noise.HashSHA256)
+	suiteAES    = noise.NewCipherSuite(dhX25519{}, noise.CipherAESGCM, noise.HashSHA256)
 )
 
 func cipherSuite(s Suite) (noise.CipherSuite, bool) {

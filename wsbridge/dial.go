@@ -97,8 +97,7 @@ func (b *Bridger) dial(ctx context.Context, route Route, inf Info, s Session) (e
 		if up.Kind == KindUnix {
 			network = "unix"
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, up.Addr)
+		c, err := up.dialer().DialContext(ctx, network, up.Addr)
 		if err != nil {
 			return fail("", err)
 		}
@@ -125,6 +124,19 @@ func (b *Bridger) dial(ctx context.Context, route Route, inf Info, s Session) (e
 		return &wsEnd{c: c}, nil
 	}
 	return fail("other", fmt.Errorf("unknown upstream kind %v", up.Kind))
+}
+
+// dialer returns the dialer of a tcp or unix upstream. A loopback upstream
+// gets no TCP keep-alive: the kernel itself reports a peer on the same host
+// that goes away, so probes would find nothing, and switching them on costs
+// four setsockopt calls per session (about 9 µs here; 10 of the gateway's 49
+// system calls per session in dualbench's sessions scenario were setsockopt).
+func (u Upstream) dialer() *net.Dialer {
+	d := &net.Dialer{}
+	if u.loopback {
+		d.KeepAlive = -1
+	}
+	return d
 }
 
 // writeProxyHeader writes a PROXY protocol header carrying the client's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,7 +66,8 @@ type Upstream struct {
 	// upstream, set by the query parameter proxy=v1 or proxy=v2.
 	Proxy ProxyHeader
 
-	spec string
+	spec     string
+	loopback bool // KindTCP with a loopback IP literal: dialled without TCP keep-alive
 }
 
 // String returns the upstream as it was written.
@@ -173,7 +175,9 @@ func ParseUpstream(s string) (Upstream, error) {
 		if err != nil {
 			return Upstream{}, fmt.Errorf("upstream %q: %w", s, err)
 		}
-		return Upstream{Kind: KindTCP, Addr: net.JoinHostPort(host, port), Proxy: px, spec: s}, nil
+		ip, err := netip.ParseAddr(host)
+		loopback := err == nil && ip.IsLoopback()
+		return Upstream{Kind: KindTCP, Addr: net.JoinHostPort(host, port), Proxy: px, spec: s, loopback: loopback}, nil
 	case "unix":
 		if u.Host != "" {
 			return Upstream{}, fmt.Errorf("upstream %q: want unix:///absolute/path (three slashes)", s)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,12 @@ type sessionsRun struct {
 	FirstEcho latencySummary `json:"first_echo"`
 	// ServerCPUPerSession is the server's CPU time per completed session, and
 	// PerServerCPUSecond its inverse: the rate one fully used core would give.
-	ServerCPUPerSession float64        `json:"server_cpu_ms_per_session"`
-	PerServerCPUSecond  float64        `json:"sessions_per_server_cpu_s"`
+	ServerCPUPerSession float64 `json:"server_cpu_ms_per_session"`
+	PerServerCPUSecond  float64 `json:"sessions_per_server_cpu_s"`
+	// ClientCPUPerSession is dualbench's own CPU time per completed session:
+	// the clients' side plus the upstream it serves (the echo or sink). On a
+	// machine where both run, sessions per second are bounded by the sum.
+	ClientCPUPerSession float64        `json:"client_cpu_ms_per_session"`
 	Errors              map[string]int `json:"errors,omitempty"`
 	Target              string         `json:"target_3000_per_s,omitempty"`
 }
@@ -140,10 +145,12 @@ func measureSessions(ctx context.Context, b *bench, sys *system) sessionsRun {
 	t0 := time.Now()
 	windowStart.Store(t0.UnixNano())
 	s0, _ := cpuOf(sys.pid)
+	c0, _ := procCPU(os.Getpid())
 	sleepCtx(ctx, cfg.duration)
 	t1 := time.Now()
 	winEnd.Store(t1.UnixNano())
 	s1, serr := cpuOf(sys.pid)
+	c1, cerr := procCPU(os.Getpid())
 	prog.stop()
 	cancel()
 	wg.Wait()
@@ -157,6 +164,9 @@ func measureSessions(ctx context.Context, b *bench, sys *system) sessionsRun {
 		cpu := (s1 - s0).Seconds()
 		run.ServerCPUPerSession = round3(cpu * 1000 / float64(run.Completed))
 		run.PerServerCPUSecond = round3(float64(run.Completed) / cpu)
+	}
+	if cerr == nil && run.Completed > 0 && c1 > c0 {
+		run.ClientCPUPerSession = round3((c1 - c0).Seconds() * 1000 / float64(run.Completed))
 	}
 	if sys.name == "gateway" {
 		run.Target = metOrNot(run.PerSecond >= targetSessionsPerSecond)
@@ -174,11 +184,11 @@ func closeConn(c net.Conn) {
 // text prints the sessions table.
 func (r *sessionsResult) text(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\ttransport\tworkers\tsessions/s\tdial p50 ms\tp90\tp99\tfirst echo p50 ms\tp90\tp99\tserver CPU ms/session\tfailed\ttarget ≥3000/s\t")
+	fmt.Fprintln(tw, "system\ttransport\tworkers\tsessions/s\tdial p50 ms\tp90\tp99\tfirst echo p50 ms\tp90\tp99\tserver CPU ms/session\tclient CPU ms/session\tfailed\ttarget ≥3000/s\t")
 	for _, x := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t%d\t%s\t\n", x.System, x.Transport, x.Workers,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%d\t%s\t\n", x.System, x.Transport, x.Workers,
 			x.PerSecond, x.Dial.P50, x.Dial.P90, x.Dial.P99, x.FirstEcho.P50, x.FirstEcho.P90, x.FirstEcho.P99,
-			x.ServerCPUPerSession, x.Failed, dash(x.Target))
+			x.ServerCPUPerSession, x.ClientCPUPerSession, x.Failed, dash(x.Target))
 	}
 	tw.Flush()
 	for _, x := range r.Runs {
