@@ -290,6 +290,7 @@ func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, b
 // session's close exchange completes. It runs on the goroutine that serves
 // the transport.
 func (l *link) routineRead() error {
+	defer releaseTransportBuffers(l.t)
 	for {
 		msg, err := l.t.ReadMessage(l.ctx)
 		if err != nil {
@@ -309,6 +310,11 @@ func (l *link) routineRead() error {
 // fresh one and ends (so that a deep stack is not kept while idle).
 func (l *link) serveReads(end func(error)) {
 	if pt, ok := l.t.(pollTransport); ok && pt.canPoll() {
+		done := end
+		end = func(err error) {
+			releaseTransportBuffers(l.t) // the last reader of the chain
+			done(err)
+		}
 		go l.readAvailable(pt, end)
 		return
 	}
@@ -340,6 +346,14 @@ func (l *link) parkRead(pt pollTransport, end func(error)) {
 		return
 	}
 	l.readAvailable(pt, end)
+}
+
+// releaseTransportBuffers gives a transport's read buffers back when its
+// reader is done with it.
+func releaseTransportBuffers(t Transport) {
+	if r, ok := t.(interface{ releaseBuffers() }); ok {
+		r.releaseBuffers()
+	}
 }
 
 // handleMessage decrypts and applies one transport message.

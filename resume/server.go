@@ -187,6 +187,7 @@ func (srv *Server) StartTransport(ctx context.Context, t Transport, info Transpo
 		}
 	}
 	if err := srv.handshake(ctx, t, info, finish); err != nil {
+		releaseTransportBuffers(t)
 		finish(err)
 	}
 }

@@ -194,6 +194,21 @@ func (t *wsConn) setReadDeadline(ctx context.Context) error {
 	return nil
 }
 
+// releaseBuffers gives the read buffers back to their pools once the
+// transport is done with (its reader calls it when reading ends).
+func (t *wsConn) releaseBuffers() {
+	t.releaseHeld()
+	if t.frag != nil {
+		msgPool.Put(t.frag)
+		t.frag = nil
+	}
+	if t.rb.bp != nil {
+		wsReadPool.Put(t.rb.bp)
+		t.rb.bp = nil
+		t.rb.r, t.rb.w = 0, 0
+	}
+}
+
 func (t *wsConn) releaseHeld() {
 	if t.held != nil {
 		msgPool.Put(t.held)
