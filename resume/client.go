@@ -161,12 +161,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	start := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, o.HandshakeTimeout)
 	defer cancel()
-	t, err := cl.dialTransport(hctx)
+	hello := clientHello{version: ProtocolVersion, suite: o.Suite, pattern: cl.pattern}
+	t, ph, err := cl.open(hctx, hello, helloPayload{window: uint32(o.Window)}, nil)
 	if err != nil {
 		return nil, err
 	}
-	hello := clientHello{version: ProtocolVersion, suite: o.Suite, pattern: cl.pattern}
-	sp, res, err := cl.handshake(hctx, t, hello, helloPayload{window: uint32(o.Window)}, nil)
+	sp, res, err := cl.handshake(hctx, t, ph)
 	if err != nil {
 		t.Close(CloseStatus(err), "") //nolint:errcheck
 		return nil, err
@@ -191,20 +191,60 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	return &Conn{s: s, local: addr("dualgate-client"), remote: addr(u.Redacted())}, nil
 }
 
-// handshake runs the client side of one handshake on t.
-func (cl *clientSide) handshake(ctx context.Context, t Transport, hello clientHello, hp helloPayload, psk []byte) (serverPayload, handshakeResult, error) {
-	ch, msg1, err := startClientHandshake(hello, hp, psk, cl.pinned, cl.opts.Rand)
+// pendingHello is a client hello computed while its transport is dialled.
+type pendingHello struct {
+	ch   *clientHandshake
+	msg1 []byte
+	err  error
+}
+
+// open dials a transport and, meanwhile, computes the client hello (an
+// X25519 key generation, and for NK a DH): the CPU work then overlaps the
+// TCP connect and the WebSocket upgrade instead of following them on the
+// way to the first byte of the session.
+func (cl *clientSide) open(ctx context.Context, hello clientHello, hp helloPayload, psk []byte) (Transport, *pendingHello, error) {
+	ph := new(pendingHello)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ph.ch, ph.msg1, ph.err = startClientHandshake(hello, hp, psk, cl.pinned, cl.opts.Rand)
+	}()
+	t, err := cl.dialTransport(ctx)
+	<-done
 	if err != nil {
-		return serverPayload{}, handshakeResult{}, err
+		return nil, nil, err
 	}
-	if err := t.WriteMessage(ctx, msg1); err != nil {
+	if ph.err != nil {
+		t.Close(CloseInternalError, "") //nolint:errcheck
+		return nil, nil, ph.err
+	}
+	return t, ph, nil
+}
+
+// handshake sends the client hello of ph on t and reads the server hello.
+func (cl *clientSide) handshake(ctx context.Context, t Transport, ph *pendingHello) (serverPayload, handshakeResult, error) {
+	if err := t.WriteMessage(ctx, ph.msg1); err != nil {
 		return serverPayload{}, handshakeResult{}, fmt.Errorf("resume: write client hello: %w", err)
 	}
 	msg2, err := t.ReadMessage(ctx)
 	if err != nil {
 		return serverPayload{}, handshakeResult{}, fmt.Errorf("resume: read server hello: %w", err)
 	}
-	return ch.readServerHello(msg2)
+	return ph.ch.readServerHello(msg2)
+}
+
+// sendConfirm seals and writes the CONFIRM frame on the transport of l,
+// which is not attached yet: nothing else uses its sending CipherState.
+func sendConfirm(ctx context.Context, l *link, delivered uint64) error {
+	pt := appendFrame(make([]byte, 0, ctrlFrameLen), &frame{typ: frameConfirm, num: delivered})
+	ct, err := sealFrame(l.send, make([]byte, 0, ctrlFrameLen+tagLen), pt)
+	if err != nil {
+		return err
+	}
+	if err := l.t.WriteMessage(ctx, ct); err != nil {
+		return fmt.Errorf("resume: write CONFIRM: %w", err)
+	}
+	return nil
 }
 
 // routineSession reads the attached transport and, when it fails, resumes
@@ -278,21 +318,27 @@ func (cl *clientSide) reconnect(s *session) *link {
 	}
 }
 
-// resumeOnce opens one transport and runs a resume handshake on it.
+// resumeOnce opens one transport and runs a resume handshake on it. It
+// sends CONFIRM itself, right after the server hello, rather than leaving it
+// to the flusher that attaching starts: the server retransmits only after
+// CONFIRM, so one goroutine hand-off less is on the way to the first
+// replayed byte. The flusher then sends the client's own retransmission.
 func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(cl.ctx, cl.opts.HandshakeTimeout)
 	defer cancel()
-	t, err := cl.dialTransport(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// The counter is taken before the dial (an attempt whose dial fails
+	// uses one up too: it only has to grow, docs/protocol.md §4.1).
 	s.mu.Lock()
 	s.maxCounter++
 	counter := s.maxCounter
 	s.mu.Unlock()
 	hello := clientHello{version: ProtocolVersion, suite: cl.opts.Suite, pattern: cl.pattern, resume: true, sessionID: s.id}
-	sp, res, err := cl.handshake(ctx, t, hello, helloPayload{window: uint32(cl.opts.Window), counter: counter}, s.secret)
+	t, ph, err := cl.open(ctx, hello, helloPayload{window: uint32(cl.opts.Window), counter: counter}, s.secret)
+	if err != nil {
+		return nil, err
+	}
+	sp, res, err := cl.handshake(ctx, t, ph)
 	if err == nil && sp.sessionID != s.id {
 		err = protoErr("server hello for another session")
 	}
@@ -301,6 +347,24 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 		return nil, err
 	}
 	l := newLink(cl.ctx, s, t, res, counter)
+	// The session has no transport: nothing moves acked, and only the
+	// application's reads move the delivered offset, which CONFIRM
+	// announces (attachLocked acknowledges what is read after it).
+	s.mu.Lock()
+	err = s.err
+	if err == nil && (sp.delivered < s.acked || sp.delivered > s.sq.end()) {
+		err = &CloseError{Code: CloseTooFarBehind, Reason: "delivered offset outside the held range"}
+	}
+	announced := s.rq.start
+	s.mu.Unlock()
+	if err != nil {
+		t.Close(CloseStatus(err), "") //nolint:errcheck
+		return nil, err
+	}
+	if err := sendConfirm(ctx, l, announced); err != nil {
+		t.Close(CloseTransportDead, "") //nolint:errcheck
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -308,8 +372,7 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 		return nil, s.err
 	}
 	prevSent := s.sent
-	l.confirm = true
-	if err := s.attachLocked(l, sp.delivered, s.rq.start); err != nil {
+	if err := s.attachLocked(l, sp.delivered, announced); err != nil {
 		t.Close(CloseTooFarBehind, "") //nolint:errcheck
 		return nil, err
 	}
