@@ -44,6 +44,9 @@ type resumeSample struct {
 	DialToData time.Duration // new transport accepted → first DATA from the gateway on it
 	KillToData time.Duration // kill → first DATA on the new transport (includes detection and back-off)
 	Attempts   int           // transports accepted after the kill, including the successful one
+	// DialToData split at the server hello: the upgrade and the gateway's
+	// half of the handshake, then the client's CONFIRM and the replay.
+	DialToHello, HelloToData time.Duration
 }
 
 // startFaultProxy listens on a fresh loopback port and forwards every
@@ -71,7 +74,11 @@ func (p *faultProxy) tap(info faultproxy.LinkInfo) faultproxy.TapFunc {
 	}
 	p.mu.Unlock()
 	done := false
+	var helloAt time.Time
 	w := newWSWatcher(func(index, length int) {
+		if index == 1 {
+			helloAt = time.Now()
+		}
 		if done || index < 2 || length < minDataMessage {
 			return // the server hello, or ACK/PING/PONG
 		}
@@ -85,7 +92,8 @@ func (p *faultProxy) tap(info faultproxy.LinkInfo) faultproxy.TapFunc {
 		// still be handing over bytes it read before it was closed.
 		report := p.m.armed && info.ID > p.m.killID
 		if report {
-			s = resumeSample{DialToData: now.Sub(info.Accepted), KillToData: now.Sub(p.m.killedAt), Attempts: p.m.attempts}
+			s = resumeSample{DialToData: now.Sub(info.Accepted), KillToData: now.Sub(p.m.killedAt), Attempts: p.m.attempts,
+				DialToHello: helloAt.Sub(info.Accepted), HelloToData: now.Sub(helloAt)}
 			p.m.armed = false
 		}
 		p.mu.Unlock()

@@ -20,6 +20,12 @@ type resumeResult struct {
 	// fault proxy) to the first DATA message the gateway sends on it: the
 	// resume handshake, CONFIRM, and the first retransmitted bytes.
 	DialToFirstData latencySummary `json:"dial_to_first_data"`
+	// DialToServerHello and ServerHelloToFirstData split DialToFirstData
+	// at the server hello as the proxy sees it: the TCP connect, the
+	// WebSocket upgrade and the gateway's handshake, then the client's
+	// CONFIRM and the gateway's first retransmitted DATA.
+	DialToServerHello      latencySummary `json:"dial_to_server_hello"`
+	ServerHelloToFirstData latencySummary `json:"server_hello_to_first_data"`
 	// KillToFirstData adds the client's detection of the loss and its
 	// reconnect back-off.
 	KillToFirstData latencySummary `json:"kill_to_first_data"`
@@ -44,11 +50,13 @@ const finishTimeout = 60 * time.Second
 
 func runResume(ctx context.Context, b *bench, rep *report) (*resumeResult, error) {
 	res := &resumeResult{Sessions: b.cfg.sessions}
-	var dial, kill latencies
+	var dial, kill, toHello, fromHello latencies
 	var maxAttempts atomic.Int64
 	onSample := func(s resumeSample) {
 		dial.add(s.DialToData)
 		kill.add(s.KillToData)
+		toHello.add(s.DialToHello)
+		fromHello.add(s.HelloToData)
 		for {
 			m := maxAttempts.Load()
 			if int64(s.Attempts) <= m || maxAttempts.CompareAndSwap(m, int64(s.Attempts)) {
@@ -127,6 +135,7 @@ loop:
 	}
 	res.Measured = dial.count()
 	res.DialToFirstData, res.KillToFirstData = dial.summary(), kill.summary()
+	res.DialToServerHello, res.ServerHelloToFirstData = toHello.summary(), fromHello.summary()
 	res.ClientDetached = summarize(detached)
 	res.MaxAttempts = int(maxAttempts.Load())
 	if m1, err := scrapeMetrics(ctx, b.httpc, b.gwAddr); err == nil && merr == nil {
@@ -198,7 +207,9 @@ func (r *resumeResult) text(w io.Writer) {
 	for _, x := range []struct {
 		name string
 		s    latencySummary
-	}{{"dial → first DATA", r.DialToFirstData}, {"kill → first DATA", r.KillToFirstData}, {"client detached", r.ClientDetached}} {
+	}{{"dial → first DATA", r.DialToFirstData}, {"  dial → server hello", r.DialToServerHello},
+		{"  server hello → first DATA", r.ServerHelloToFirstData},
+		{"kill → first DATA", r.KillToFirstData}, {"client detached", r.ClientDetached}} {
 		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t\n", x.name, x.s.Count, x.s.P50, x.s.P90, x.s.P99, x.s.Max)
 	}
 	tw.Flush()
