@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	rtmetrics "runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -166,6 +167,9 @@ func BenchmarkClientResume(b *testing.B) {
 			msg := make([]byte, 4096)
 			buf := make([]byte, len(msg))
 			var total time.Duration
+			created := []rtmetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+			rtmetrics.Read(created)
+			before := created[0].Value.Uint64()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
@@ -183,6 +187,9 @@ func BenchmarkClientResume(b *testing.B) {
 				mu.Unlock()
 			}
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "dial-to-data-µs")
+			// Every goroutine started is a hand-off that may wait for a CPU.
+			rtmetrics.Read(created)
+			b.ReportMetric(float64(created[0].Value.Uint64()-before)/float64(b.N), "goroutines/op")
 		})
 	}
 }
