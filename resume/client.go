@@ -201,16 +201,19 @@ type pendingHello struct {
 // open dials a transport and, meanwhile, computes the client hello (an
 // X25519 key generation, and for NK a DH): the CPU work then overlaps the
 // TCP connect and the WebSocket upgrade instead of following them on the
-// way to the first byte of the session.
+// way to the first byte of the session. If the helper goroutine has not
+// run by the time the dial returns (a loaded CPU), the hello is computed
+// here instead of waiting for it to be scheduled; the goroutine then finds
+// the work done and ends at once.
 func (cl *clientSide) open(ctx context.Context, hello clientHello, hp helloPayload, psk []byte) (Transport, *pendingHello, error) {
 	ph := new(pendingHello)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var once sync.Once
+	compute := func() {
 		ph.ch, ph.msg1, ph.err = startClientHandshake(hello, hp, psk, cl.pinned, cl.opts.Rand)
-	}()
+	}
+	go once.Do(compute)
 	t, err := cl.dialTransport(ctx)
-	<-done
+	once.Do(compute) // returns once the hello is there, whoever computed it
 	if err != nil {
 		return nil, nil, err
 	}
