@@ -236,20 +236,6 @@ func (cl *clientSide) handshake(ctx context.Context, t Transport, ph *pendingHel
 	return ph.ch.readServerHello(msg2)
 }
 
-// sendConfirm seals and writes the CONFIRM frame on the transport of l,
-// which is not attached yet: nothing else uses its sending CipherState.
-func sendConfirm(ctx context.Context, l *link, delivered uint64) error {
-	pt := appendFrame(make([]byte, 0, ctrlFrameLen), &frame{typ: frameConfirm, num: delivered})
-	ct, err := sealFrame(l.send, make([]byte, 0, ctrlFrameLen+tagLen), pt)
-	if err != nil {
-		return err
-	}
-	if err := l.t.WriteMessage(ctx, ct); err != nil {
-		return fmt.Errorf("resume: write CONFIRM: %w", err)
-	}
-	return nil
-}
-
 // routineSession reads the attached transport and, when it fails, resumes
 // on a new one, until the session ends.
 func (cl *clientSide) routineSession(s *session, l *link) {
@@ -321,11 +307,9 @@ func (cl *clientSide) reconnect(s *session) *link {
 	}
 }
 
-// resumeOnce opens one transport and runs a resume handshake on it. It
-// sends CONFIRM itself, right after the server hello, rather than leaving it
-// to the flusher that attaching starts: the server retransmits only after
-// CONFIRM, so one goroutine hand-off less is on the way to the first
-// replayed byte. The flusher then sends the client's own retransmission.
+// resumeOnce opens one transport and runs a resume handshake on it. The
+// flusher that attaching starts sends CONFIRM, and the client's own
+// retransmission with it in the same write on a batching transport.
 func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(cl.ctx, cl.opts.HandshakeTimeout)
@@ -350,24 +334,6 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 		return nil, err
 	}
 	l := newLink(cl.ctx, s, t, res, counter)
-	// The session has no transport: nothing moves acked, and only the
-	// application's reads move the delivered offset, which CONFIRM
-	// announces (attachLocked acknowledges what is read after it).
-	s.mu.Lock()
-	err = s.err
-	if err == nil && (sp.delivered < s.acked || sp.delivered > s.sq.end()) {
-		err = &CloseError{Code: CloseTooFarBehind, Reason: "delivered offset outside the held range"}
-	}
-	announced := s.rq.start
-	s.mu.Unlock()
-	if err != nil {
-		t.Close(CloseStatus(err), "") //nolint:errcheck
-		return nil, err
-	}
-	if err := sendConfirm(ctx, l, announced); err != nil {
-		t.Close(CloseTransportDead, "") //nolint:errcheck
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -375,7 +341,8 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 		return nil, s.err
 	}
 	prevSent := s.sent
-	if err := s.attachLocked(l, sp.delivered, announced); err != nil {
+	l.confirm = true
+	if err := s.attachLocked(l, sp.delivered, s.rq.start); err != nil {
 		t.Close(CloseTooFarBehind, "") //nolint:errcheck
 		return nil, err
 	}
