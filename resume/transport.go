@@ -139,13 +139,41 @@ var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 2+maxMessageLen);
 
 func newStreamTransport(c net.Conn) *streamTransport { return &streamTransport{c: c} }
 
-// ctxDeadline makes a blocking call on c return when ctx ends.
+// ctxDeadline makes a blocking call on c return when ctx ends: it sets
+// ctx's deadline and watches ctx (watchCtx). stop reports true when ctx did
+// not end the call.
 func ctxDeadline(ctx context.Context, set func(time.Time) error) (stop func() bool) {
 	if d, ok := ctx.Deadline(); ok {
 		set(d) //nolint:errcheck // a closed conn fails the I/O anyway
 	}
-	return context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) }) //nolint:errcheck
+	fired := watchCtx(ctx, set)
+	return func() bool { return !fired() }
 }
+
+// watchCtx makes a blocked call on a connection return when ctx ends, by
+// setting a deadline in the past with set. The returned function, called
+// when the call is over, reports whether ctx ended first; if it did, it
+// returns only once set has run, so that the past deadline cannot land on
+// a later call.
+func watchCtx(ctx context.Context, set func(time.Time) error) (fired func() bool) {
+	if ctx.Done() == nil {
+		return notFired
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		set(aLongTimeAgo) //nolint:errcheck // a closed conn fails the I/O anyway
+		close(done)
+	})
+	return func() bool {
+		if stop() {
+			return false
+		}
+		<-done
+		return true
+	}
+}
+
+func notFired() bool { return false }
 
 func (t *streamTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 	if t.rb != nil {

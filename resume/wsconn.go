@@ -347,10 +347,7 @@ func (t *wsConn) fill(ctx context.Context) error {
 	if err := t.setReadDeadline(ctx); err != nil {
 		return err
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { t.c.SetReadDeadline(aLongTimeAgo) }) //nolint:errcheck // closed: the read fails anyway
-	}
+	fired := watchCtx(ctx, t.c.SetReadDeadline)
 	var n int
 	var err error
 	switch {
@@ -367,7 +364,7 @@ func (t *wsConn) fill(ctx context.Context) error {
 	default:
 		n, err = t.c.Read(t.rb.Get())
 	}
-	if stop != nil && !stop() {
+	if fired() {
 		t.rdl = aLongTimeAgo // the next call sets the deadline again
 		if cerr := ctx.Err(); cerr != nil && n == 0 {
 			return cerr
@@ -494,12 +491,9 @@ func (t *wsConn) writeLocked(ctx context.Context, b []byte) error {
 		}
 		t.wdl = dl
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { t.c.SetWriteDeadline(aLongTimeAgo) }) //nolint:errcheck
-	}
+	fired := watchCtx(ctx, t.c.SetWriteDeadline)
 	_, err := t.c.Write(b)
-	if stop != nil && !stop() {
+	if fired() {
 		t.wdl = aLongTimeAgo
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
