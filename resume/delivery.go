@@ -100,17 +100,8 @@ func (s *session) read(ctx context.Context, p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		if s.appClosed {
-			return 0, net.ErrClosed
-		}
-		if s.rq.n > 0 {
-			n := s.rq.read(p)
-			s.rmsgs.pop(s.rq.start)
-			s.deliveredLocked()
-			return n, nil
-		}
-		if err := s.readErrLocked(); err != nil {
-			return 0, err
+		if n, done, err := s.readNowLocked(p); done {
+			return n, err
 		}
 		s.recvWaiting = true
 		if err := s.waitLocked(ctx, s.recvWake, &s.readDL); err != nil {
@@ -131,19 +122,28 @@ func (s *session) tryRead(p []byte) (int, error) {
 	defer s.readMu.unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n, done, err := s.readNowLocked(p); done {
+		return n, err
+	}
+	return 0, errWouldBlock
+}
+
+// readNowLocked is what read returns without waiting; done is false when
+// read would wait.
+func (s *session) readNowLocked(p []byte) (n int, done bool, err error) {
 	if s.appClosed {
-		return 0, net.ErrClosed
+		return 0, true, net.ErrClosed
 	}
 	if s.rq.n > 0 {
 		n := s.rq.read(p)
 		s.rmsgs.pop(s.rq.start)
 		s.deliveredLocked()
-		return n, nil
+		return n, true, nil
 	}
 	if err := s.readErrLocked(); err != nil {
-		return 0, err
+		return 0, true, err
 	}
-	return 0, errWouldBlock
+	return 0, false, nil
 }
 
 // notifyReadable runs f on a new goroutine once Read may not block: at once

@@ -123,6 +123,12 @@ func newWSConn(c net.Conn, client bool, buffered []byte) *wsConn {
 // ReadMessage returns the next binary message, answering pings and the
 // peer's close on the way.
 func (t *wsConn) ReadMessage(ctx context.Context) ([]byte, error) {
+	return t.readMessage(ctx, true)
+}
+
+// readMessage reads the next message, waiting for bytes (fill) or, without
+// wait, saying errWouldBlock when the socket has none now (fillNow).
+func (t *wsConn) readMessage(ctx context.Context, wait bool) ([]byte, error) {
 	t.releaseHeld()
 	for {
 		msg, done, err := t.nextMessage()
@@ -132,7 +138,12 @@ func (t *wsConn) ReadMessage(ctx context.Context) ([]byte, error) {
 		if done {
 			return msg, nil
 		}
-		if err := t.fill(ctx); err != nil {
+		if wait {
+			err = t.fill(ctx)
+		} else {
+			err = t.fillNow()
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -145,37 +156,33 @@ func (t *wsConn) canPoll() bool { return t.raw != nil }
 // tryReadMessage is ReadMessage without waiting: errWouldBlock when no whole
 // message is buffered and the socket has nothing more now.
 func (t *wsConn) tryReadMessage() ([]byte, error) {
-	t.releaseHeld()
 	if !t.rdl.IsZero() { // left by the handshake or a cancelled wait
 		if err := t.c.SetReadDeadline(timeZero); err != nil {
 			return nil, err
 		}
 		t.rdl = timeZero
 	}
-	for {
-		msg, done, err := t.nextMessage()
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return msg, nil
-		}
-		if t.rb.bp != nil && t.rb.r == t.rb.w {
-			t.rb.Release()
-		}
-		n, err := t.raw.ReadNow(&t.rb)
-		t.rb.w += n
-		switch {
-		case err == rawio.ErrWouldBlock:
-			return nil, errWouldBlock
-		case errors.Is(err, io.EOF):
-			t.rb.Release()
-			return nil, io.ErrUnexpectedEOF
-		case err != nil:
-			t.rb.Release()
-			return nil, err
-		}
+	return t.readMessage(context.Background(), false)
+}
+
+// fillNow reads what the socket has now: errWouldBlock if nothing.
+func (t *wsConn) fillNow() error {
+	if t.rb.bp != nil && t.rb.r == t.rb.w {
+		t.rb.Release()
 	}
+	n, err := t.raw.ReadNow(&t.rb)
+	t.rb.w += n
+	switch {
+	case err == rawio.ErrWouldBlock:
+		return errWouldBlock
+	case errors.Is(err, io.EOF):
+		t.rb.Release()
+		return io.ErrUnexpectedEOF
+	case err != nil:
+		t.rb.Release()
+		return err
+	}
+	return nil
 }
 
 // waitReadable parks until the socket has data (or an end), holding no
