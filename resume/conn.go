@@ -45,6 +45,13 @@ var ErrWouldBlock = errWouldBlock
 // a goroutine waiting in Read.
 func (c *Conn) TryRead(p []byte) (int, error) { return c.s.tryRead(p) }
 
+// TryAppendMessage is AppendMessage without waiting: it returns
+// ErrWouldBlock when no whole message is there yet (a part already received
+// is kept for the next call).
+func (c *Conn) TryAppendMessage(dst []byte) (MessageType, []byte, error) {
+	return c.s.readMessageWait(context.Background(), dst, false)
+}
+
 // NotifyReadable runs f on a new goroutine, once, when Read may not block:
 // at once if bytes or the end of the session are there, else when they
 // arrive. A later call replaces an f that has not run yet.

@@ -162,6 +162,12 @@ func (s *session) notifyReadable(f func()) {
 
 // readMessage appends the next whole message to dst.
 func (s *session) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	return s.readMessageWait(ctx, dst, true)
+}
+
+// readMessageWait is readMessage; without wait it returns errWouldBlock
+// instead of waiting (keeping a partial message for the next call).
+func (s *session) readMessageWait(ctx context.Context, dst []byte, wait bool) (MessageType, []byte, error) {
 	if err := s.readMu.lock(ctx, &s.readDL); err != nil {
 		return 0, nil, err
 	}
@@ -208,8 +214,12 @@ func (s *session) readMessage(ctx context.Context, dst []byte) (MessageType, []b
 			}
 			return 0, nil, err
 		}
-		s.recvWaiting = true
-		if err := s.waitLocked(ctx, s.recvWake, &s.readDL); err != nil {
+		err := errWouldBlock
+		if wait {
+			s.recvWaiting = true
+			err = s.waitLocked(ctx, s.recvWake, &s.readDL)
+		}
+		if err != nil {
 			if len(msg) > base { // delivered (and acknowledged) already: keep it
 				s.rPartial = append([]byte(nil), msg[base:]...)
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -204,73 +203,6 @@ func (e *wsEnd) write(ctx context.Context, typ MessageType, p []byte) error {
 func (e *wsEnd) closeWrite() error { return e.c.Close(websocket.StatusNormalClosure, "") }
 func (e *wsEnd) close() error      { return e.c.CloseNow() }
 
-// echoEnd is the built-in echo upstream: every message written is read back
-// unchanged, with its type. It holds at most queue messages; a writer blocks
-// beyond that, which slows the client (backpressure).
-type echoEnd struct {
-	ch        chan echoMsg
-	eof       chan struct{} // closed by closeWrite
-	done      chan struct{} // closed by close
-	eofOnce   sync.Once
-	closeOnce sync.Once
-}
-
-type echoMsg struct {
-	typ MessageType
-	p   []byte
-}
-
 // errInvalidText is a text message from a WebSocket upstream that is not
 // UTF-8, which the protocol cannot carry as text.
 var errInvalidText = errors.New("wsbridge: upstream sent a text message that is not valid UTF-8")
-
-var errEchoClosed = errors.New("wsbridge: echo upstream closed")
-
-func newEchoEnd(queue int) *echoEnd {
-	return &echoEnd{ch: make(chan echoMsg, queue), eof: make(chan struct{}), done: make(chan struct{})}
-}
-
-func (e *echoEnd) read(ctx context.Context, _ *loopBuf) (MessageType, []byte, error) {
-	select {
-	case m := <-e.ch:
-		return m.typ, m.p, nil
-	case <-e.eof:
-		select {
-		case m := <-e.ch:
-			return m.typ, m.p, nil
-		default:
-			return 0, nil, io.EOF
-		}
-	case <-e.done:
-		return 0, nil, net.ErrClosed
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	}
-}
-
-func (e *echoEnd) write(ctx context.Context, typ MessageType, p []byte) error {
-	select {
-	case <-e.eof:
-		return errEchoClosed
-	default:
-	}
-	m := echoMsg{typ: typ, p: append([]byte(nil), p...)}
-	select {
-	case e.ch <- m:
-		return nil
-	case <-e.done:
-		return net.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (e *echoEnd) closeWrite() error {
-	e.eofOnce.Do(func() { close(e.eof) })
-	return nil
-}
-
-func (e *echoEnd) close() error {
-	e.closeOnce.Do(func() { close(e.done) })
-	return nil
-}

@@ -11,18 +11,28 @@ import (
 	"github.com/dualgate/dualgate/resume"
 )
 
-// TestIdleSessionCostsTwoParkedGoroutines checks the idle-memory design
+// TestIdleSessionGoroutines checks the idle-memory design
 // (docs/architecture.md, "What an idle session costs"): a connected, idle
 // session over ws:// bridged to a TCP upstream leaves on the gateway side
 // two goroutines, both parked in a raw read (internal/rawio), and none in
-// the HTTP server, the handler or a bridge loop.
-func TestIdleSessionCostsTwoParkedGoroutines(t *testing.T) {
+// the HTTP server, the handler or a bridge loop; bridged to the built-in
+// echo it leaves one (the transport's).
+func TestIdleSessionGoroutines(t *testing.T) {
+	g := startGateway(t, []string{"/tcp=tcp://" + startTCPEcho(t), "/echo=builtin:echo"}, nil, nil)
+	for _, tt := range []struct {
+		route  string
+		parked int // per session
+	}{{"/tcp", 2}, {"/echo", 1}} {
+		t.Run(tt.route, func(t *testing.T) { testIdleGoroutines(t, g, tt.route, tt.parked) })
+	}
+}
+
+func testIdleGoroutines(t *testing.T, g *gateway, route string, perSession int) {
 	const sessions = 40
-	g := startGateway(t, []string{"/tcp=tcp://" + startTCPEcho(t)}, nil, nil)
 	ctx := testCtx(t)
 	var conns []*resume.Conn
 	for range sessions {
-		c, err := resume.Dial(ctx, g.url(false, "/tcp"), g.dialOpts())
+		c, err := resume.Dial(ctx, g.url(false, route), g.dialOpts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,14 +56,14 @@ func TestIdleSessionCostsTwoParkedGoroutines(t *testing.T) {
 	var dump []byte
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		parked, busy, dump = gatewayGoroutines()
-		if (parked == 2*sessions && busy == 0) || time.Now().After(deadline) {
+		if (parked == perSession*sessions && busy == 0) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if parked != 2*sessions || busy != 0 {
+	if parked != perSession*sessions || busy != 0 {
 		t.Fatalf("%d sessions: %d gateway goroutines parked in a raw read (want %d) and %d others (want 0):\n%s",
-			sessions, parked, 2*sessions, busy, dump)
+			sessions, parked, perSession*sessions, busy, dump)
 	}
 }
 
@@ -74,6 +84,7 @@ func gatewayGoroutines() (parked, busy int, dump []byte) {
 			parked++
 		case strings.Contains(s, "wsbridge.(*Bridger)"), strings.Contains(s, "wsbridge.(*Handler)"),
 			strings.Contains(s, "wsbridge.(*pump)"), strings.Contains(s, "resume.(*link)"),
+			strings.Contains(s, "wsbridge.(*echoEnd)"),
 			strings.Contains(s, "net/http.(*conn).serve"):
 			busy++
 			others = append(others, g)

@@ -12,12 +12,13 @@ import (
 
 // A pollEnd is an endpoint that can be read without waiting and can say
 // when it has something, so that a copy loop from it needs no goroutine
-// while it is idle: a byte-stream session (resume.Conn.TryRead and
-// NotifyReadable) and a TCP or unix upstream (internal/rawio).
+// while it is idle: a resumable session (resume.Conn.TryRead,
+// TryAppendMessage and NotifyReadable), a TCP or unix upstream
+// (internal/rawio) and the built-in echo.
 type pollEnd interface {
 	endpoint
 	// tryRead is read without waiting: errWouldBlock when nothing is there.
-	tryRead(lb *loopBuf) ([]byte, error)
+	tryRead(lb *loopBuf) (MessageType, []byte, error)
 	// notify runs f on a new goroutine once tryRead may have more to say
 	// (data, an end, or the endpoint closed); it may read into lb for
 	// tryRead to return.
@@ -30,9 +31,11 @@ var errWouldBlock = errors.New("wsbridge: nothing to read now")
 func pollable(e endpoint) (pollEnd, bool) {
 	switch e := e.(type) {
 	case *sessionEnd:
-		if rs, ok := e.s.(resumeSession); ok && e.bytes {
+		if rs, ok := e.s.(resumeSession); ok {
 			return &sessionPoll{sessionEnd: e, c: rs.Conn}, true
 		}
+	case *echoEnd:
+		return e, true
 	case *streamEnd:
 		if e.rr != nil {
 			return &streamPoll{streamEnd: e}, true
@@ -41,19 +44,31 @@ func pollable(e endpoint) (pollEnd, bool) {
 	return nil, false
 }
 
-// sessionPoll is a byte-stream resumable session as a pollEnd.
+// sessionPoll is a resumable session as a pollEnd: read as a byte stream
+// towards a byte-stream upstream, by messages (into the sessionEnd's
+// message buffer) otherwise.
 type sessionPoll struct {
 	*sessionEnd
 	c *resume.Conn
 }
 
-func (e *sessionPoll) tryRead(lb *loopBuf) ([]byte, error) {
-	b := lb.get()
-	n, err := e.c.TryRead(b)
-	if errors.Is(err, resume.ErrWouldBlock) {
-		return nil, errWouldBlock
+func (e *sessionPoll) tryRead(lb *loopBuf) (MessageType, []byte, error) {
+	if e.bytes {
+		b := lb.get()
+		n, err := e.c.TryRead(b)
+		if errors.Is(err, resume.ErrWouldBlock) {
+			return 0, nil, errWouldBlock
+		}
+		return MessageBinary, b[:n], err
 	}
-	return b[:n], err
+	typ, p, err := e.c.TryAppendMessage(e.msgBuf[:0])
+	if cap(p) > cap(e.msgBuf) {
+		e.msgBuf = p[:0]
+	}
+	if errors.Is(err, resume.ErrWouldBlock) {
+		return 0, nil, errWouldBlock
+	}
+	return MessageType(typ), p, err
 }
 
 func (e *sessionPoll) notify(_ *loopBuf, f func()) { e.c.NotifyReadable(f) }
@@ -65,19 +80,19 @@ type streamPoll struct {
 	err error // and the error it got
 }
 
-func (e *streamPoll) tryRead(lb *loopBuf) ([]byte, error) {
+func (e *streamPoll) tryRead(lb *loopBuf) (MessageType, []byte, error) {
 	n, err := e.n, e.err
 	e.n, e.err = 0, nil
 	if n == 0 && err == nil {
 		n, err = e.rr.ReadNow(lb)
 		if errors.Is(err, rawio.ErrWouldBlock) {
-			return nil, errWouldBlock
+			return 0, nil, errWouldBlock
 		}
 	}
 	if n == 0 {
-		return nil, err
+		return MessageBinary, nil, err
 	}
-	return lb.get()[:n], err
+	return MessageBinary, lb.get()[:n], err
 }
 
 // notify parks a goroutine with a minimal stack and no buffer until the
@@ -111,14 +126,14 @@ type pump struct {
 // copyAvailable copies what src has, then waits for more through notify.
 func (p *pump) copyAvailable() {
 	for {
-		data, err := p.src.tryRead(&p.lb)
+		typ, data, err := p.src.tryRead(&p.lb)
 		if err == errWouldBlock {
 			p.lb.release()
 			p.src.notify(&p.lb, p.run)
 			return
 		}
 		if len(data) > 0 {
-			if werr := p.dst.write(p.ctx, MessageBinary, data); werr != nil {
+			if werr := p.dst.write(p.ctx, typ, data); werr != nil {
 				p.lb.release()
 				p.done(loopResult{writeErr: werr})
 				return
