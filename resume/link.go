@@ -310,8 +310,13 @@ func (l *link) routineRead() error {
 // fresh one and ends (so that a deep stack is not kept while idle).
 func (l *link) serveReads(end func(error)) {
 	if pt, ok := l.t.(pollTransport); ok && pt.canPoll() {
+		// The parked reads wait without a context (no registration per
+		// wait); the link's context ending closes the transport instead,
+		// which ends the wait.
+		unwatch := context.AfterFunc(l.ctx, func() { l.t.Close(CloseTransportDead, "") }) //nolint:errcheck
 		done := end
 		end = func(err error) {
+			unwatch()
 			releaseTransportBuffers(l.t) // the last reader of the chain
 			done(err)
 		}
@@ -341,7 +346,7 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 
 // parkRead waits for the transport to become readable.
 func (l *link) parkRead(pt pollTransport, end func(error)) {
-	if err := pt.waitReadable(l.ctx); err != nil {
+	if err := pt.waitReadable(context.Background()); err != nil {
 		end(err)
 		return
 	}
