@@ -77,7 +77,7 @@ func (cl *clientSide) dialNet(ctx context.Context, secure bool) (net.Conn, error
 	if len(cfg.NextProtos) == 0 && (u.Scheme == "wss") {
 		cfg.NextProtos = []string{"http/1.1"}
 	}
-	tc := tls.Client(c, cfg)
+	tc := tls.Client(&corkedConn{Conn: c}, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("resume: dial %s: TLS: %w", u.Redacted(), err)

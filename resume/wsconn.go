@@ -61,6 +61,7 @@ type wsConn struct {
 	c      net.Conn
 	client bool          // masks what it sends; expects unmasked frames
 	raw    *rawio.Reader // nil: read with c.Read (TLS), holding the buffer while waiting
+	cork   *corkedConn   // a client's TLS: a batch's records go out with one system call
 
 	// Reading.
 	rb   wsReadBuf
@@ -117,6 +118,7 @@ func newWSConn(c net.Conn, client bool, buffered []byte) *wsConn {
 		t.rb.w = len(buffered)
 	}
 	t.raw = rawio.New(c)
+	t.cork = corkOf(c)
 	return t
 }
 
@@ -499,7 +501,16 @@ func (t *wsConn) writeLocked(ctx context.Context, b []byte) error {
 		t.wdl = dl
 	}
 	fired := watchCtx(ctx, t.c.SetWriteDeadline)
+	corked := t.cork != nil && len(b) > wsMaxHeader+wsMaxControl
+	if corked {
+		t.cork.cork()
+	}
 	_, err := t.c.Write(b)
+	if corked {
+		if uerr := t.cork.uncork(); err == nil {
+			err = uerr
+		}
+	}
 	if fired() {
 		t.wdl = aLongTimeAgo
 		if cerr := ctx.Err(); cerr != nil {
