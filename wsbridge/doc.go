@@ -53,8 +53,8 @@
 // until a read fills it (byte-stream upstreams, then the pooled buffer), or
 // with resume.Conn.AppendMessage into one buffer per bridge grown to the
 // largest message (message upstreams), so no allocation per message.
-// Between a byte-stream resume session and a TCP or unix upstream each
-// direction is a pump that copies what is there and then waits without a
+// Between a resume session and a TCP or unix upstream or the built-in echo,
+// each direction is a pump that copies what is there and then waits without a
 // goroutine (resume.Conn.NotifyReadable) or with one parked on a minimal
 // stack in a raw read (internal/rawio): an idle bridge holds no goroutine of
 // its own. Other bridges run two goroutines: one per direction.
