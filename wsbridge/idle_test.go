@@ -54,7 +54,9 @@ func testIdleGoroutines(t *testing.T, g *gateway, route string, perSession int) 
 	// Goroutines settle once the last echo's pumps have parked again.
 	var parked, busy int
 	var dump []byte
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	// Generous: a session closed by the previous subtest may take up to
+	// the close timeout (5 s) to finish on the gateway under load.
+	for deadline := time.Now().Add(15 * time.Second); ; {
 		parked, busy, dump = gatewayGoroutines()
 		if (parked == perSession*sessions && busy == 0) || time.Now().After(deadline) {
 			break
