@@ -74,7 +74,6 @@ type wsConn struct {
 	wdl       time.Time
 	fmask     [4]byte // flusher: key of the message between beginMessage and endMessage
 	rng       *rand.ChaCha8
-	ctl       [wsMaxHeader + wsMaxControl]byte
 	closeSent bool
 
 	closeOnce sync.Once
@@ -534,7 +533,8 @@ func (t *wsConn) writeControl(op byte, payload []byte) error {
 func (t *wsConn) writeControlLocked(op byte, payload []byte) error {
 	payload = payload[:min(len(payload), wsMaxControl)]
 	var key [4]byte
-	b := t.appendHeader(t.ctl[:0], op, len(payload), &key)
+	var frame [wsMaxHeader + wsMaxControl]byte
+	b := t.appendHeader(frame[:0], op, len(payload), &key)
 	b = append(b, payload...)
 	t.maskPayload(b[len(b)-len(payload):], key)
 	t.wdl = time.Now().Add(wsWriteTimeout) // the next data write sets its own
