@@ -73,6 +73,7 @@ type config struct {
 	StreamRoute         string
 	Origins             stringList
 	UpstreamDialTimeout time.Duration
+	BridgeBuffer        int
 
 	Legacy              bool
 	LegacyEncrypt       bool
@@ -110,7 +111,7 @@ var flagGroups = []flagGroup{
 	{"Certificates", []string{"tls", "cert", "key", "cert-poll-interval", "dev-names", "acme-domains", "acme-email", "acme-ca", "acme-ca-root",
 		"acme-disable-http01", "acme-disable-tlsalpn01", "acme-on-demand-allow", "acme-on-demand-ask"}},
 	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size"}},
-	{"Routes and upstreams", []string{"route", "stream-route", "origin", "upstream-dial-timeout"}},
+	{"Routes and upstreams", []string{"route", "stream-route", "origin", "upstream-dial-timeout", "bridge-buffer"}},
 	{"Legacy protocol", []string{"legacy", "legacy-encrypt", "legacy-resend-buffer", "legacy-reconnect-wait", "legacy-route", "legacy-ws-path"}},
 	{"Operations", []string{"drain-timeout", "debug-listen"}},
 	{"Logging", []string{"log-format", "log-level"}},
@@ -182,6 +183,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	c.Origins = newStringList(commaFields)
 	fs.Var(&c.Origins, "origin", "browser `ORIGINS` (host patterns such as app.example.com or *.example.com, comma-separated) allowed besides same-origin; repeatable")
 	fs.DurationVar(&c.UpstreamDialTimeout, "upstream-dial-timeout", wsbridge.DefaultDialTimeout, "deadline of opening an upstream connection")
+	fs.IntVar(&c.BridgeBuffer, "bridge-buffer", wsbridge.DefaultBufferSize, "copy buffer in `BYTES` per direction of a busy byte-stream bridge (pooled, held only while bytes move; 4 KiB to 4 MiB)")
 
 	fs.BoolVar(&c.Legacy, "legacy", false, "also serve legacy snet clients (weak cryptography: see docs/legacy.md)")
 	fs.BoolVar(&c.LegacyEncrypt, "legacy-encrypt", true, "RC4-encrypt legacy session data (must match the clients)")
@@ -321,6 +323,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxConnsPerIP == 0 || c.MaxConnsPerIP < -1 {
 		bad("max-conns-per-ip", "must be positive or -1, got %d", c.MaxConnsPerIP)
+	}
+	if c.BridgeBuffer < 4<<10 || c.BridgeBuffer > 4<<20 {
+		bad("bridge-buffer", "must be from 4096 to 4194304 bytes, got %d", c.BridgeBuffer)
 	}
 	if c.Window < resume.MinWindow || c.Window > resume.MaxWindow {
 		bad("window", "must be from %d to %d bytes, got %d", resume.MinWindow, resume.MaxWindow, c.Window)

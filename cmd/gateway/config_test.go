@@ -198,6 +198,8 @@ func TestNewFlags(t *testing.T) {
 		{[]string{"-tls", "acme"}, "-acme-domains"},
 		{[]string{"-tls", "acme", "-acme-domains", "a.example", "-acme-disable-http01", "-acme-disable-tlsalpn01"}, "both ACME challenges"},
 		{[]string{"-window", "100"}, "-window"},
+		{[]string{"-bridge-buffer", "1024"}, "-bridge-buffer"},
+		{[]string{"-bridge-buffer", "8388608"}, "-bridge-buffer"},
 		{[]string{"-dead-timeout=1s", "-ping-interval=2s"}, "-dead-timeout"},
 		{[]string{"-drain-timeout=0s"}, "-drain-timeout"},
 	} {

@@ -173,6 +173,7 @@ func newGateway(ctx context.Context, cfg *config, log *slog.Logger) (_ *gateway,
 	}
 	if g.bridger, err = wsbridge.New(cfg.routes, &wsbridge.Options{
 		DialTimeout:  cfg.UpstreamDialTimeout,
+		BufferSize:   cfg.BridgeBuffer,
 		DefaultRoute: cfg.StreamRoute,
 		SessionInfo:  legacySessionInfo,
 		Logger:       log,
