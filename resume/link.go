@@ -183,6 +183,9 @@ func (l *link) routineFlush() {
 // time otherwise.
 func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 	s := l.s
+	// No context: shut closes the transport, which ends a blocked write,
+	// and a context watched per write would allocate on the hot path.
+	ctx := context.Background()
 	bt, batch := l.t.(batchTransport)
 	out := bufs.ct[:0]
 	start := 0
@@ -195,7 +198,7 @@ func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 		}
 		if !batch {
 			if out, err = sealFrame(l.send, out[:0], f); err == nil {
-				err = l.t.WriteMessage(l.ctx, out)
+				err = l.t.WriteMessage(ctx, out)
 			}
 			if err != nil {
 				break
@@ -210,7 +213,7 @@ func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 		bt.endMessage(out[mark:])
 	}
 	if batch && err == nil {
-		err = bt.writeBatch(l.ctx, out)
+		err = bt.writeBatch(ctx, out)
 	}
 	if cap(out) > cap(bufs.ct) {
 		bufs.ct = out[:0]

@@ -355,7 +355,10 @@ func (t *wsConn) fill(ctx context.Context) error {
 	if err := t.setReadDeadline(ctx); err != nil {
 		return err
 	}
-	fired := watchCtx(ctx, t.c.SetReadDeadline)
+	fired := notFired
+	if ctx.Done() != nil { // (the method value allocates: only when needed)
+		fired = watchCtx(ctx, t.c.SetReadDeadline)
+	}
 	var n int
 	var err error
 	switch {
@@ -499,7 +502,10 @@ func (t *wsConn) writeLocked(ctx context.Context, b []byte) error {
 		}
 		t.wdl = dl
 	}
-	fired := watchCtx(ctx, t.c.SetWriteDeadline)
+	fired := notFired
+	if ctx.Done() != nil {
+		fired = watchCtx(ctx, t.c.SetWriteDeadline)
+	}
 	corked := t.cork != nil && len(b) > wsMaxHeader+wsMaxControl
 	if corked {
 		t.cork.cork()
