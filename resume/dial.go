@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 
+	"github.com/dualgate/dualgate/internal/cork"
 	"github.com/dualgate/dualgate/internal/proxydial"
 )
 
@@ -77,7 +78,7 @@ func (cl *clientSide) dialNet(ctx context.Context, secure bool) (net.Conn, error
 	if len(cfg.NextProtos) == 0 && (u.Scheme == "wss") {
 		cfg.NextProtos = []string{"http/1.1"}
 	}
-	tc := tls.Client(&corkedConn{Conn: c}, cfg)
+	tc := tls.Client(cork.New(c), cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("resume: dial %s: TLS: %w", u.Redacted(), err)

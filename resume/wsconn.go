@@ -27,6 +27,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/dualgate/dualgate/internal/cork"
 	"github.com/dualgate/dualgate/internal/rawio"
 )
 
@@ -61,7 +62,7 @@ type wsConn struct {
 	c      net.Conn
 	client bool          // masks what it sends; expects unmasked frames
 	raw    *rawio.Reader // nil: read with c.Read (TLS), holding the buffer while waiting
-	cork   *corkedConn   // a client's TLS: a batch's records go out with one system call
+	cork   *cork.Conn    // under TLS: a batch's records go out with one system call
 
 	// Reading.
 	rb   wsReadBuf
@@ -117,7 +118,7 @@ func newWSConn(c net.Conn, client bool, buffered []byte) *wsConn {
 		t.rb.w = len(buffered)
 	}
 	t.raw = rawio.New(c)
-	t.cork = corkOf(c)
+	t.cork = cork.Of(c)
 	return t
 }
 
@@ -508,11 +509,11 @@ func (t *wsConn) writeLocked(ctx context.Context, b []byte) error {
 	}
 	corked := t.cork != nil && len(b) > wsMaxHeader+wsMaxControl
 	if corked {
-		t.cork.cork()
+		t.cork.Cork()
 	}
 	_, err := t.c.Write(b)
 	if corked {
-		if uerr := t.cork.uncork(); err == nil {
+		if uerr := t.cork.Uncork(); err == nil {
 			err = uerr
 		}
 	}

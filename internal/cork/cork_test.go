@@ -1,7 +1,8 @@
-package resume
+package cork
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"testing"
 )
@@ -19,11 +20,11 @@ func (c *countingConn) Write(p []byte) (int, error) {
 
 func TestCorkedConnGathersABurst(t *testing.T) {
 	under := &countingConn{}
-	c := &corkedConn{Conn: under}
+	c := New(under)
 	if _, err := c.Write([]byte("handshake")); err != nil || len(under.writes) != 1 {
 		t.Fatalf("uncorked write: %v, %d writes", err, len(under.writes))
 	}
-	c.cork()
+	c.Cork()
 	for _, p := range []string{"record1", "record2", "record3"} {
 		if n, err := c.Write([]byte(p)); err != nil || n != len(p) {
 			t.Fatalf("corked write: %d %v", n, err)
@@ -32,7 +33,7 @@ func TestCorkedConnGathersABurst(t *testing.T) {
 	if len(under.writes) != 1 {
 		t.Fatalf("%d writes reached the socket while corked", len(under.writes)-1)
 	}
-	if err := c.uncork(); err != nil {
+	if err := c.Uncork(); err != nil {
 		t.Fatal(err)
 	}
 	if len(under.writes) != 2 || !bytes.Equal(under.writes[1], []byte("record1record2record3")) {
@@ -40,5 +41,19 @@ func TestCorkedConnGathersABurst(t *testing.T) {
 	}
 	if _, err := c.Write([]byte("alert")); err != nil || len(under.writes) != 3 {
 		t.Fatalf("after uncork: %v, %d writes", err, len(under.writes))
+	}
+}
+
+func TestOfFindsTheConnUnderTLS(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := New(a)
+	tc := tls.Client(c, &tls.Config{})
+	if Of(tc) != c {
+		t.Fatal("Of does not find the Conn under a *tls.Conn")
+	}
+	if Of(a) != nil || Of(tls.Client(a, &tls.Config{})) != nil {
+		t.Fatal("Of finds a Conn where there is none")
 	}
 }
