@@ -31,6 +31,3 @@ var ErrWouldBlock = errors.New("rawio: nothing to read now")
 func (*Reader) ReadNow(Buffer) (int, error) {
 	return 0, errors.New("rawio: no raw reader on this platform")
 }
-
-// Wait is never called off unix.
-func (*Reader) Wait() error { return errors.New("rawio: no raw reader on this platform") }

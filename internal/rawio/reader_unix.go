@@ -24,7 +24,6 @@ type Reader struct {
 	c      net.Conn
 	rc     syscall.RawConn
 	fn     func(fd uintptr) bool // r.readFD, bound once so that reads do not allocate
-	peek   func(fd uintptr) bool // peekFD
 	buf    Buffer                // the current read's storage
 	n      int
 	errno  error
@@ -48,7 +47,7 @@ func New(c net.Conn) *Reader {
 			if err != nil {
 				return nil
 			}
-			r := &Reader{c: c, rc: rc, peek: peekFD}
+			r := &Reader{c: c, rc: rc}
 			r.fn = r.readFD
 			return r
 		}
@@ -116,30 +115,4 @@ func (r *Reader) ReadNow(buf Buffer) (int, error) {
 	n, err := r.Read(buf)
 	r.nowait = false
 	return n, err
-}
-
-// Wait parks until the socket is readable (data, end or error), without
-// reading it and without a buffer: a goroutine parked here needs only a
-// minimal stack. Deadlines and Close apply as to net.Conn.Read.
-func (r *Reader) Wait() error {
-	err := r.rc.Read(r.peek)
-	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			oe.Op = "read"
-		}
-	}
-	return err
-}
-
-// peekFD reports whether fd has something to report, without consuming it.
-func peekFD(fd uintptr) bool {
-	var b [1]byte
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err == syscall.EINTR {
-			continue
-		}
-		return err != syscall.EAGAIN
-	}
 }
