@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 )
 
 // testServer is a resume.Server behind a real loopback TCP listener (byte
@@ -66,17 +65,20 @@ func newTestServer(tb testing.TB, opts *ServerOptions) *testServer {
 			}()
 		}
 	}()
+	// The WebSocket side is served as the gateway serves it: UpgradeWebSocket,
+	// then StartTransport (the handler returns; tls_test.go covers the
+	// coder/websocket adapter, WebSocketTransport).
 	ts.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
+		t, err := UpgradeWebSocket(w, r)
 		if err != nil {
 			return
 		}
-		if c.Subprotocol() != Subprotocol {
-			c.Close(websocket.StatusCode(CloseNotDualgate), "subprotocol")
-			return
-		}
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-		ts.record(srv.ServeTransport(r.Context(), WebSocketTransport(c), TransportInfo{Route: r.URL.Path, RemoteAddr: ap}))
+		ts.wg.Add(1)
+		srv.StartTransport(context.Background(), t, TransportInfo{Route: r.URL.Path, RemoteAddr: ap}, func(err error) {
+			ts.record(err)
+			ts.wg.Done()
+		})
 	}))
 	tb.Cleanup(ts.close)
 	return ts
