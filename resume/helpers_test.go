@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // testServer is a resume.Server behind a real loopback TCP listener (byte
