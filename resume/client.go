@@ -45,6 +45,14 @@ type DialOptions struct {
 	GiveUp time.Duration
 	// TLSConfig is used for wss:// and tls:// (nil: defaults, ServerName from the URL).
 	TLSConfig *tls.Config
+	// AlwaysSeal keeps the session's AEAD on every frame even inside TLS.
+	// By default an unpinned (NN) session over wss:// or tls:// whose
+	// certificate is verified (no InsecureSkipVerify) offers plain-in-TLS
+	// frames (docs/protocol.md §5.7): when the gateway terminates that TLS
+	// 1.3 connection itself, frames after CONFIRM rely on TLS alone and
+	// each byte is encrypted once instead of twice. A pinned (ServerKey)
+	// session always seals.
+	AlwaysSeal bool
 	// HTTPHeader is sent with the WebSocket upgrade request.
 	HTTPHeader http.Header
 	// Proxy is the proxy URL (socks5://user:pass@host:port, socks5h://…,
@@ -113,6 +121,7 @@ type clientSide struct {
 	u       *url.URL
 	pinned  []byte
 	pattern Pattern
+	plain   bool // offer plain-in-TLS frames in every hello (§5.7)
 	ttl     time.Duration
 	m       *metrics
 
@@ -151,6 +160,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 		}
 		cl.pattern = PatternNK
 	}
+	cl.plain = (u.Scheme == "wss" || u.Scheme == "tls") && cl.pattern == PatternNN && !o.AlwaysSeal &&
+		(o.TLSConfig == nil || !o.TLSConfig.InsecureSkipVerify)
 	if cl.m, err = newMetrics(o.Registerer, "client"); err != nil {
 		return nil, fmt.Errorf("resume: metrics: %w", err)
 	}
@@ -161,7 +172,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	start := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, o.HandshakeTimeout)
 	defer cancel()
-	hello := clientHello{version: ProtocolVersion, suite: o.Suite, pattern: cl.pattern}
+	hello := clientHello{version: ProtocolVersion, suite: o.Suite, pattern: cl.pattern, plain: cl.plain}
 	t, ph, err := cl.open(hctx, hello, helloPayload{window: uint32(o.Window)}, nil)
 	if err != nil {
 		return nil, err
@@ -320,7 +331,7 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 	s.maxCounter++
 	counter := s.maxCounter
 	s.mu.Unlock()
-	hello := clientHello{version: ProtocolVersion, suite: cl.opts.Suite, pattern: cl.pattern, resume: true, sessionID: s.id}
+	hello := clientHello{version: ProtocolVersion, suite: cl.opts.Suite, pattern: cl.pattern, plain: cl.plain, resume: true, sessionID: s.id}
 	t, ph, err := cl.open(ctx, hello, helloPayload{window: uint32(cl.opts.Window), counter: counter}, s.secret)
 	if err != nil {
 		return nil, err

@@ -85,9 +85,45 @@ func TestFrameRejects(t *testing.T) {
 	}
 }
 
+// TestPlainInTLSMessages checks the wire rules of plain-in-TLS frames
+// (docs/protocol.md §5.7): the flag only with NN, the mode byte only after
+// the flag, and only the values 0 and 1.
+func TestPlainInTLSMessages(t *testing.T) {
+	nn := clientHello{version: 1, suite: SuiteAESGCM, pattern: PatternNN, plain: true}
+	msg := append(nn.appendHeader(nil), make([]byte, 36)...)
+	if msg[4] != flagPlainInTLS {
+		t.Fatalf("flags byte 0x%02x, want 0x%02x", msg[4], flagPlainInTLS)
+	}
+	if h, err := parseClientHello(msg); err != nil || !h.plain {
+		t.Fatalf("NN hello with PLAIN_IN_TLS: %+v %v", h, err)
+	}
+	nk := nn
+	nk.pattern = PatternNK
+	if _, err := parseClientHello(append(nk.appendHeader(nil), make([]byte, 52)...)); err == nil {
+		t.Fatal("NK hello with PLAIN_IN_TLS accepted")
+	}
+	bad := append(nn.appendHeader(nil), make([]byte, 36)...)
+	bad[4] = 0x04
+	if _, err := parseClientHello(bad); err == nil {
+		t.Fatal("reserved flag bit 2 accepted")
+	}
+	sp := serverPayload{window: DefaultWindow, ttl: 1, hasMode: true, plain: true}
+	enc := sp.marshal()
+	if len(enc) != serverHelloPayload+1 || enc[serverHelloPayload] != 1 {
+		t.Fatalf("server payload %x", enc)
+	}
+	for _, mode := range []byte{2, 0x80, 0xff} {
+		enc[serverHelloPayload] = mode
+		if _, err := parseServerPayload(enc, true); err == nil {
+			t.Fatalf("frame mode %d accepted", mode)
+		}
+	}
+}
+
 func TestHandshakeMessagesRoundTrip(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		h := clientHello{version: 1, suite: Suite(1 + rand.IntN(2)), pattern: Pattern(1 + rand.IntN(2)), resume: rand.IntN(2) == 0}
+		h.plain = h.pattern == PatternNN && rand.IntN(2) == 0
 		for j := range h.sessionID {
 			h.sessionID[j] = byte(rand.Uint32())
 		}
@@ -100,7 +136,7 @@ func TestHandshakeMessagesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.suite != h.suite || got.pattern != h.pattern || got.resume != h.resume || got.sessionID != h.sessionID || !bytes.Equal(got.noiseMsg, noiseMsg) {
+		if got.suite != h.suite || got.pattern != h.pattern || got.resume != h.resume || got.plain != h.plain || got.sessionID != h.sessionID || !bytes.Equal(got.noiseMsg, noiseMsg) {
 			t.Fatalf("client hello round trip: %+v vs %+v", got, h)
 		}
 		hdr := len(h.appendHeader(nil))
@@ -109,16 +145,21 @@ func TestHandshakeMessagesRoundTrip(t *testing.T) {
 				t.Fatalf("truncated client hello of %d bytes accepted", k)
 			}
 		}
-		sp := serverPayload{sessionID: h.sessionID, delivered: rand.Uint64(), window: uint32(MinWindow + rand.IntN(MaxWindow-MinWindow)), ttl: rand.Uint32()}
+		sp := serverPayload{sessionID: h.sessionID, delivered: rand.Uint64(), window: uint32(MinWindow + rand.IntN(MaxWindow-MinWindow)), ttl: rand.Uint32(),
+			hasMode: h.plain, plain: h.plain && rand.IntN(2) == 0}
 		enc := sp.marshal()
-		gsp, err := parseServerPayload(enc)
+		gsp, err := parseServerPayload(enc, h.plain)
 		if err != nil || gsp != sp {
 			t.Fatalf("server payload: %+v %v", gsp, err)
 		}
 		for k := 0; k < len(enc); k++ {
-			if _, err := parseServerPayload(enc[:k]); err == nil {
+			if _, err := parseServerPayload(enc[:k], h.plain); err == nil {
 				t.Fatal("truncated server payload accepted")
 			}
+		}
+		// The frame mode byte is there exactly when the hello offered it.
+		if _, err := parseServerPayload(enc, !h.plain); err == nil {
+			t.Fatalf("server payload of %d bytes accepted with offered=%v", len(enc), !h.plain)
 		}
 		hp := helloPayload{window: sp.window, counter: rand.Uint64()}
 		if !h.resume {
@@ -143,7 +184,7 @@ func TestHandshakeMessagesRoundTrip(t *testing.T) {
 	if _, err := parseHelloPayload(binary.BigEndian.AppendUint32(nil, 100), false); err == nil {
 		t.Fatal("tiny window accepted")
 	}
-	if _, err := parseClientHello(append([]byte{1, 1, 1, 1, 2}, make([]byte, 60)...)); err == nil {
+	if _, err := parseClientHello(append([]byte{1, 1, 1, 1, 4}, make([]byte, 60)...)); err == nil {
 		t.Fatal("reserved hello flag accepted")
 	}
 }

@@ -18,7 +18,7 @@ const (
 	helloHeaderLen     = 5 // type, version, suite, pattern, flags
 	helloNewPayload    = 4 // u32 window
 	helloResumePayload = 12
-	serverHelloPayload = 32 // id, u64 offset, u32 window, u32 ttl
+	serverHelloPayload = 32 // id, u64 offset, u32 window, u32 ttl (+ u8 frame mode after PLAIN_IN_TLS)
 	dataHeaderLen      = 18 // type, flags, u64 offset, u64 ack
 	maxDataPayload     = maxMessageLen - tagLen - dataHeaderLen
 	ctrlFrameLen       = 9
@@ -37,7 +37,8 @@ const (
 	framePong    = 0x14
 	frameClose   = 0x15
 
-	flagResume = 0x01
+	flagResume     = 0x01
+	flagPlainInTLS = 0x02 // docs/protocol.md §5.7
 	flagFIN    = 0x01
 	flagText   = 0x02
 

@@ -26,6 +26,8 @@ func FuzzParseClientHello(f *testing.F) {
 	f.Add(append(h.appendHeader(nil), make([]byte, 60)...))
 	h.resume = false
 	f.Add(append(h.appendHeader(nil), make([]byte, 36)...))
+	h.pattern, h.plain = PatternNN, true
+	f.Add(append(h.appendHeader(nil), make([]byte, 36)...))
 	f.Add([]byte{1})
 	key, _ := NewKey(bytes.Repeat([]byte{7}, 32))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -43,10 +45,12 @@ func FuzzParseClientHello(f *testing.F) {
 }
 
 func FuzzServerPayload(f *testing.F) {
-	f.Add((&serverPayload{window: DefaultWindow, ttl: 120}).marshal())
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := parseServerPayload(b)
+	f.Add((&serverPayload{window: DefaultWindow, ttl: 120}).marshal(), false)
+	f.Add((&serverPayload{window: DefaultWindow, ttl: 120, hasMode: true, plain: true}).marshal(), true)
+	f.Add((&serverPayload{window: DefaultWindow, ttl: 120, hasMode: true}).marshal(), true)
+	f.Add([]byte{}, false)
+	f.Fuzz(func(t *testing.T, b []byte, hasMode bool) {
+		p, err := parseServerPayload(b, hasMode)
 		if err != nil {
 			return
 		}

@@ -14,6 +14,7 @@ type clientHello struct {
 	suite     Suite
 	pattern   Pattern
 	resume    bool
+	plain     bool // PLAIN_IN_TLS: the client offers plain-in-TLS frames (§5.7)
 	sessionID [sessionIDLen]byte
 	noiseMsg  []byte // aliases the input
 }
@@ -22,7 +23,10 @@ type clientHello struct {
 func (h *clientHello) appendHeader(dst []byte) []byte {
 	var flags byte
 	if h.resume {
-		flags = flagResume
+		flags |= flagResume
+	}
+	if h.plain {
+		flags |= flagPlainInTLS
 	}
 	dst = append(dst, msgClientHello, h.version, byte(h.suite), byte(h.pattern), flags)
 	if h.resume {
@@ -49,8 +53,12 @@ func parseClientHello(b []byte) (clientHello, error) {
 	}
 	h.version, h.suite, h.pattern = b[1], Suite(b[2]), Pattern(b[3])
 	flags := b[4]
-	if flags&^flagResume != 0 {
+	if flags&^(flagResume|flagPlainInTLS) != 0 {
 		return h, fmt.Errorf("resume: client hello flags 0x%02x: reserved bits set", flags)
+	}
+	h.plain = flags&flagPlainInTLS != 0
+	if h.plain && h.pattern == PatternNK {
+		return h, fmt.Errorf("resume: client hello offers plain-in-TLS frames on a pinned (NK) handshake")
 	}
 	b = b[helloHeaderLen:]
 	if flags&flagResume != 0 {
@@ -107,21 +115,46 @@ type serverPayload struct {
 	delivered uint64
 	window    uint32
 	ttl       uint32 // seconds
+	// hasMode: the client offered PLAIN_IN_TLS, so the payload ends with
+	// the frame mode byte; plain is that byte (1: plain-in-TLS, §5.7).
+	hasMode, plain bool
 }
 
 func (p *serverPayload) marshal() []byte {
-	b := make([]byte, 0, serverHelloPayload)
+	b := make([]byte, 0, serverHelloPayload+1)
 	b = append(b, p.sessionID[:]...)
 	b = binary.BigEndian.AppendUint64(b, p.delivered)
 	b = binary.BigEndian.AppendUint32(b, p.window)
 	b = binary.BigEndian.AppendUint32(b, p.ttl)
+	if p.hasMode {
+		var mode byte
+		if p.plain {
+			mode = 1
+		}
+		b = append(b, mode)
+	}
 	return b
 }
 
-func parseServerPayload(b []byte) (serverPayload, error) {
-	var p serverPayload
-	if len(b) != serverHelloPayload {
-		return p, fmt.Errorf("resume: server hello payload of %d bytes: %w", len(b), errLength)
+// parseServerPayload decodes a server hello payload; hasMode says whether
+// the client hello offered PLAIN_IN_TLS, which decides the length.
+func parseServerPayload(b []byte, hasMode bool) (serverPayload, error) {
+	p := serverPayload{hasMode: hasMode}
+	want := serverHelloPayload
+	if hasMode {
+		want++
+	}
+	if len(b) != want {
+		return p, fmt.Errorf("resume: server hello payload of %d bytes, want %d: %w", len(b), want, errLength)
+	}
+	if hasMode {
+		switch b[serverHelloPayload] {
+		case 0:
+		case 1:
+			p.plain = true
+		default:
+			return p, fmt.Errorf("resume: server hello frame mode %d", b[serverHelloPayload])
+		}
 	}
 	copy(p.sessionID[:], b)
 	p.delivered = binary.BigEndian.Uint64(b[16:])

@@ -18,7 +18,10 @@ type link struct {
 	s          *session
 	t          Transport
 	send, recv *noise.CipherState
-	counter    uint64 // resume counter of its handshake (0 for the first)
+	// plain: frames after CONFIRM go as they are, TLS protects them
+	// (plain-in-TLS, docs/protocol.md §5.7).
+	plain   bool
+	counter uint64 // resume counter of its handshake (0 for the first)
 	ctx        context.Context
 	cancel     context.CancelFunc
 
@@ -45,7 +48,7 @@ type link struct {
 
 func newLink(parent context.Context, s *session, t Transport, res handshakeResult, counter uint64) *link {
 	ctx, cancel := context.WithCancel(parent)
-	return &link{s: s, t: t, send: res.send, recv: res.recv, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
+	return &link{s: s, t: t, send: res.send, recv: res.recv, plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
 }
 
 func (l *link) now() int64 { return int64(time.Since(l.epoch)) }
@@ -196,8 +199,11 @@ func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 		if f[0] == frameData && s.cfg.m != nil {
 			s.cfg.m.bytesOut.Add(float64(len(f) - dataHeaderLen))
 		}
+		// CONFIRM is sealed in every frame mode: it proves the keys (§4.4).
+		seal := !l.plain || f[0] == frameConfirm
 		if !batch {
-			if out, err = sealFrame(l.send, out[:0], f); err == nil {
+			out, err = l.encodeFrame(out[:0], f, seal)
+			if err == nil {
 				err = l.t.WriteMessage(ctx, out)
 			}
 			if err != nil {
@@ -205,9 +211,13 @@ func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 			}
 			continue
 		}
-		out = bt.beginMessage(out, len(f)+tagLen)
+		n := len(f)
+		if seal {
+			n += tagLen
+		}
+		out = bt.beginMessage(out, n)
 		mark := len(out)
-		if out, err = sealFrame(l.send, out, f); err != nil {
+		if out, err = l.encodeFrame(out, f, seal); err != nil {
 			break
 		}
 		bt.endMessage(out[mark:])
@@ -219,6 +229,15 @@ func (l *link) writeFrames(bufs *flushBufs, pt []byte, ends []int) error {
 		bufs.ct = out[:0]
 	}
 	return err
+}
+
+// encodeFrame appends the transport message of the plaintext frame f to
+// dst: sealed, or f itself on a plain-in-TLS transport.
+func (l *link) encodeFrame(dst, f []byte, seal bool) ([]byte, error) {
+	if !seal {
+		return append(dst, f...), nil
+	}
+	return sealFrame(l.send, dst, f)
 }
 
 // collectLocked encodes up to frameBurst frames for l into buf; ends[i] is
@@ -370,10 +389,13 @@ func (l *link) handleMessage(msg []byte) error {
 	l.lastRecv.Store(l.now())
 	// Decrypted in place (the transport lends msg until its next read);
 	// DATA is copied into the receive queue.
-	p, err := l.recv.Decrypt(msg[:0], nil, msg)
-	if err != nil {
-		// Tampering or corruption ends the transport, not the session.
-		return errTampered
+	p := msg
+	if !l.plain {
+		var err error
+		if p, err = l.recv.Decrypt(msg[:0], nil, msg); err != nil {
+			// Tampering or corruption ends the transport, not the session.
+			return errTampered
+		}
 	}
 	f, err := parseFrame(p)
 	s.mu.Lock()

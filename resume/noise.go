@@ -97,6 +97,8 @@ func deriveResumeSecret(h []byte) ([]byte, error) {
 type handshakeResult struct {
 	send, recv *noise.CipherState
 	hash       []byte // final handshake hash (channel binding)
+	// plain: frames after CONFIRM go without the AEAD (plain-in-TLS, §5.7).
+	plain bool
 }
 
 // clientHandshake is the throwaway state of the client side of one handshake.
@@ -143,11 +145,11 @@ func (c *clientHandshake) readServerHello(msg []byte) (serverPayload, handshakeR
 		}
 		return serverPayload{}, res, &CloseError{Code: CloseProofFailed, Reason: "server hello does not authenticate"}
 	}
-	p, err := parseServerPayload(pl)
+	p, err := parseServerPayload(pl, c.hello.plain)
 	if err != nil {
 		return p, res, &CloseError{Code: CloseProtocolError, Reason: err.Error()}
 	}
-	res = handshakeResult{send: cs1, recv: cs2, hash: append([]byte(nil), c.hs.ChannelBinding()...)}
+	res = handshakeResult{send: cs1, recv: cs2, hash: append([]byte(nil), c.hs.ChannelBinding()...), plain: p.plain}
 	return p, res, nil
 }
 
@@ -183,13 +185,13 @@ var errNoiseDecrypt = errors.New("resume: handshake message does not authenticat
 
 // writeServerHello builds the server hello and completes the handshake.
 func (s *serverHandshake) writeServerHello(p serverPayload) ([]byte, handshakeResult, error) {
-	msg := make([]byte, 1, 1+dhLen+serverHelloPayload+tagLen)
+	msg := make([]byte, 1, 1+dhLen+serverHelloPayload+1+tagLen)
 	msg[0] = msgServerHello
 	msg, cs1, cs2, err := s.hs.WriteMessage(msg, p.marshal())
 	if err != nil {
 		return nil, handshakeResult{}, fmt.Errorf("resume: noise: %w", err)
 	}
-	return msg, handshakeResult{send: cs2, recv: cs1, hash: append([]byte(nil), s.hs.ChannelBinding()...)}, nil
+	return msg, handshakeResult{send: cs2, recv: cs1, hash: append([]byte(nil), s.hs.ChannelBinding()...), plain: p.plain}, nil
 }
 
 // sealFrame encrypts the plaintext frame pt into dst.

@@ -3,6 +3,7 @@ package resume
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,12 @@ type ServerOptions struct {
 	MaxSessions, MaxSessionsPerIP int
 	// MaxMessageSize bounds a message assembled by Conn.ReadMessage (default 16 MiB).
 	MaxMessageSize int
+	// AlwaysSeal refuses plain-in-TLS frames (docs/protocol.md §5.7): every
+	// frame is then sealed with the session's AEAD even inside TLS. By
+	// default an unpinned (NN) client inside a TLS 1.3 connection this
+	// process terminated (TransportInfo.TLSVersion) may rely on TLS alone
+	// for its frames, so that each byte is encrypted once, not twice.
+	AlwaysSeal bool
 	// Logger receives debug and error logs (nil: discarded).
 	Logger *slog.Logger
 	// Registerer receives the metrics (nil: none).
@@ -224,7 +231,7 @@ func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInf
 		l *link
 	)
 	if hello.resume {
-		s, l, err = srv.resumeSession(ctx, hctx, t, hello)
+		s, l, err = srv.resumeSession(ctx, hctx, t, hello, info)
 	} else {
 		s, l, err = srv.newSession(ctx, hctx, t, hello, info)
 	}
@@ -251,6 +258,15 @@ func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInf
 }
 
 func (srv *Server) ttlSeconds() uint32 { return uint32(srv.opts.DetachedTTL / time.Second) }
+
+// serverPayload returns the server hello payload of a handshake, with the
+// frame mode when the client offered plain-in-TLS frames: plain only inside
+// TLS 1.3 that this process terminated, unless AlwaysSeal (§5.7).
+func (srv *Server) serverPayload(hello *clientHello, info *TransportInfo, id [sessionIDLen]byte, delivered uint64) serverPayload {
+	return serverPayload{sessionID: id, delivered: delivered, window: srv.cfg.window, ttl: srv.ttlSeconds(),
+		hasMode: hello.plain,
+		plain:   hello.plain && !srv.opts.AlwaysSeal && info.TLSVersion >= tls.VersionTLS13}
+}
 
 func (srv *Server) releaseIPLocked(ip netip.Addr) {
 	if !ip.IsValid() {

@@ -76,7 +76,7 @@ func (srv *Server) newSession(ctx, hctx context.Context, t Transport, hello clie
 	if _, err := io.ReadFull(srv.opts.Rand, id[:]); err != nil {
 		return nil, nil, srv.refuse(hctx, t, CloseInternalError, "randomness")
 	}
-	msg2, res, err := sh.writeServerHello(serverPayload{sessionID: id, window: srv.cfg.window, ttl: srv.ttlSeconds()})
+	msg2, res, err := sh.writeServerHello(srv.serverPayload(&hello, &info, id, 0))
 	if err != nil {
 		return nil, nil, srv.refuse(hctx, t, CloseInternalError, "handshake")
 	}
@@ -156,7 +156,7 @@ func (srv *Server) closeHandshake(_ context.Context, t Transport, err error) {
 	t.Close(code, "") //nolint:errcheck
 }
 
-func (srv *Server) resumeSession(ctx, hctx context.Context, t Transport, hello clientHello) (*session, *link, error) {
+func (srv *Server) resumeSession(ctx, hctx context.Context, t Transport, hello clientHello, info TransportInfo) (*session, *link, error) {
 	srv.mu.Lock()
 	s := srv.sessions[hello.sessionID]
 	expired := srv.expired.has(hello.sessionID)
@@ -189,7 +189,7 @@ func (srv *Server) resumeSession(ctx, hctx context.Context, t Transport, hello c
 	s.maxCounter = hp.counter
 	delivered := s.rq.start
 	s.mu.Unlock()
-	msg2, res, err := sh.writeServerHello(serverPayload{sessionID: s.id, delivered: delivered, window: srv.cfg.window, ttl: srv.ttlSeconds()})
+	msg2, res, err := sh.writeServerHello(srv.serverPayload(&hello, &info, s.id, delivered))
 	if err != nil {
 		return nil, nil, srv.refuse(hctx, t, CloseInternalError, "handshake")
 	}

@@ -57,6 +57,11 @@ type TransportInfo struct {
 	Route      string         // the gateway route (URL path) the client asked for
 	RemoteAddr netip.AddrPort // the client's address
 	Secure     bool           // the carrier was TLS (wss:// or tls://)
+	// TLSVersion is the version of the TLS connection this process
+	// terminated itself (tls.VersionTLS13, …), 0 otherwise (also when a
+	// proxy in front terminated TLS). Plain-in-TLS frames (docs/protocol.md
+	// §5.7) need TLS 1.3 here.
+	TLSVersion uint16
 }
 
 // WebSocketTransport returns the Transport of a WebSocket connection that

@@ -78,9 +78,13 @@ type handshakeVector struct {
 }
 
 type sessionVector struct {
-	Name         string          `json:"name"`
-	Suite        int             `json:"suite"`
-	Pattern      int             `json:"pattern"`
+	Name    string `json:"name"`
+	Suite   int    `json:"suite"`
+	Pattern int    `json:"pattern"`
+	// PlainInTLS: the client hellos carry PLAIN_IN_TLS and FrameMode is the
+	// server's answer (docs/protocol.md §5.7); both absent otherwise.
+	PlainInTLS   bool            `json:"plain_in_tls,omitempty"`
+	FrameMode    *int            `json:"frame_mode,omitempty"`
 	First        handshakeVector `json:"first"`
 	ResumeSecret string          `json:"resume_secret"`
 	Resume       handshakeVector `json:"resume"`
@@ -103,16 +107,25 @@ func frameVec(name string, f frame) frameVector {
 		Code: int(f.code), Payload: hx(f.payload), Plaintext: hx(appendFrame(nil, &f))}
 }
 
-// sealVecs seals frames in order with cs and checks that the peer opens them.
-func sealVecs(t testing.TB, send, recv *noise.CipherState, names []string, fs []frame) []frameVector {
+// sealVecs seals frames in order with cs and checks that the peer opens
+// them. With plain (a plain-in-TLS transport) every frame but CONFIRM is
+// the message itself, encoded as the link encodes it.
+func sealVecs(t testing.TB, send, recv *noise.CipherState, plain bool, names []string, fs []frame) []frameVector {
 	var out []frameVector
+	sender := &link{send: send, plain: plain}
 	for i, f := range fs {
 		v := frameVec(names[i], f)
-		ct, err := sealFrame(send, nil, appendFrame(nil, &f))
+		seal := !plain || f.typ == frameConfirm
+		ct, err := sender.encodeFrame(nil, appendFrame(nil, &f), seal)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, _, err := openFrame(recv, nil, ct)
+		var g frame
+		if seal {
+			g, _, err = openFrame(recv, nil, ct)
+		} else {
+			g, err = parseFrame(ct)
+		}
 		if err != nil {
 			t.Fatalf("%s: open: %v", names[i], err)
 		}
@@ -224,60 +237,85 @@ func buildVectors(t testing.TB) *vectorFile {
 
 	for _, suite := range []Suite{SuiteChaChaPoly, SuiteAESGCM} {
 		for _, pat := range []Pattern{PatternNN, PatternNK} {
-			name := pat.String() + "/" + suite.String()
-			var sid [16]byte
-			copy(sid[:], vecKey(name+" session id"))
-			hello := clientHello{version: ProtocolVersion, suite: suite, pattern: pat}
-			sv := sessionVector{Name: name, Suite: int(suite), Pattern: int(pat)}
-			first, c1, s1 := runVectorHandshake(t, server, hello, helloPayload{window: DefaultWindow},
-				serverPayload{sessionID: sid, window: DefaultWindow, ttl: 120}, nil, name+" first")
-			// Transcript of the first transport. The client sends "hello"
-			// (binary) and the text message "héllo world" in two frames; the
-			// server answers with one binary message and closes.
-			c2s := []frame{
-				{typ: frameConfirm, num: 0},
-				{typ: frameData, flags: flagFIN, num: 0, ack: 0, payload: []byte("hello")},
-				{typ: frameData, flags: flagText, num: 5, ack: 0, payload: []byte("h\u00e9llo ")},
-				{typ: frameData, flags: flagText | flagFIN, num: 12, ack: 0, payload: []byte("world")},
-				{typ: framePing, num: 42},
-				{typ: frameAck, num: 4},
-			}
-			s2c := []frame{
-				{typ: frameData, flags: flagFIN, num: 0, ack: 5, payload: []byte("welcome")},
-				{typ: framePong, num: 42},
-				{typ: frameAck, num: 17},
-				{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
-			}
-			first.ClientToServer = sealVecs(t, c1.send, s1.recv, []string{"confirm", "data-fin", "data-text", "data-text-fin", "ping", "ack"}, c2s)
-			first.ServerToClient = sealVecs(t, s1.send, c1.recv, []string{"data-fin", "pong", "ack", "close"}, s2c)
-			sv.First = first
-			psk, err := deriveResumeSecret(c1.hash)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sv.ResumeSecret = hx(psk)
-			rhello := hello
-			rhello.resume, rhello.sessionID = true, sid
-			resumeV, c2, s2 := runVectorHandshake(t, server, rhello, helloPayload{window: DefaultWindow, counter: 1},
-				serverPayload{sessionID: sid, delivered: 5, window: DefaultWindow, ttl: 120}, psk, name+" resume")
-			// After the resume the server has delivered 5 bytes, the client 4:
-			// the client confirms 4 and retransmits the text message, the
-			// server retransmits from byte 4 of its binary message.
-			resumeV.ClientToServer = sealVecs(t, c2.send, s2.recv, []string{"confirm", "data-text", "data-text-fin"}, []frame{
-				{typ: frameConfirm, num: 4},
-				{typ: frameData, flags: flagText, num: 5, ack: 4, payload: []byte("h\u00e9llo ")},
-				{typ: frameData, flags: flagText | flagFIN, num: 12, ack: 4, payload: []byte("world")},
-			})
-			resumeV.ServerToClient = sealVecs(t, s2.send, c2.recv, []string{"data-fin-retransmit", "close"}, []frame{
-				{typ: frameData, flags: flagFIN, num: 4, ack: 17, payload: []byte("ome")},
-				{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
-			})
-			sv.Resume = resumeV
-			vf.Handshakes = append(vf.Handshakes, sv)
+			vf.Handshakes = append(vf.Handshakes, sessionVec(t, server, suite, pat, false, false))
 		}
 	}
+	// Plain-in-TLS (§5.7): offered and taken, and offered and declined.
+	vf.Handshakes = append(vf.Handshakes,
+		sessionVec(t, server, SuiteAESGCM, PatternNN, true, true),
+		sessionVec(t, server, SuiteChaChaPoly, PatternNN, true, false))
 	return vf
 }
+
+// sessionVec builds the vectors of one session: its first transport and
+// its first resume. offer sets PLAIN_IN_TLS in the hellos, plain is the
+// server's frame mode answer.
+func sessionVec(t testing.TB, server *Key, suite Suite, pat Pattern, offer, plain bool) sessionVector {
+	name := pat.String() + "/" + suite.String()
+	switch {
+	case offer && plain:
+		name += " plain-in-TLS"
+	case offer:
+		name += " plain-in-TLS declined"
+	}
+	var sid [16]byte
+	copy(sid[:], vecKey(name+" session id"))
+	hello := clientHello{version: ProtocolVersion, suite: suite, pattern: pat, plain: offer}
+	sv := sessionVector{Name: name, Suite: int(suite), Pattern: int(pat), PlainInTLS: offer}
+	if offer {
+		mode := 0
+		if plain {
+			mode = 1
+		}
+		sv.FrameMode = &mode
+	}
+	first, c1, s1 := runVectorHandshake(t, server, hello, helloPayload{window: DefaultWindow},
+		serverPayload{sessionID: sid, window: DefaultWindow, ttl: 120, hasMode: offer, plain: plain}, nil, name+" first")
+	// Transcript of the first transport. The client sends "hello"
+	// (binary) and the text message "héllo world" in two frames; the
+	// server answers with one binary message and closes.
+	c2s := []frame{
+		{typ: frameConfirm, num: 0},
+		{typ: frameData, flags: flagFIN, num: 0, ack: 0, payload: []byte("hello")},
+		{typ: frameData, flags: flagText, num: 5, ack: 0, payload: []byte("h\u00e9llo ")},
+		{typ: frameData, flags: flagText | flagFIN, num: 12, ack: 0, payload: []byte("world")},
+		{typ: framePing, num: 42},
+		{typ: frameAck, num: 4},
+	}
+	s2c := []frame{
+		{typ: frameData, flags: flagFIN, num: 0, ack: 5, payload: []byte("welcome")},
+		{typ: framePong, num: 42},
+		{typ: frameAck, num: 17},
+		{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
+	}
+	first.ClientToServer = sealVecs(t, c1.send, s1.recv, plain, []string{"confirm", "data-fin", "data-text", "data-text-fin", "ping", "ack"}, c2s)
+	first.ServerToClient = sealVecs(t, s1.send, c1.recv, plain, []string{"data-fin", "pong", "ack", "close"}, s2c)
+	sv.First = first
+	psk, err := deriveResumeSecret(c1.hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.ResumeSecret = hx(psk)
+	rhello := hello
+	rhello.resume, rhello.sessionID = true, sid
+	resumeV, c2, s2 := runVectorHandshake(t, server, rhello, helloPayload{window: DefaultWindow, counter: 1},
+		serverPayload{sessionID: sid, delivered: 5, window: DefaultWindow, ttl: 120, hasMode: offer, plain: plain}, psk, name+" resume")
+	// After the resume the server has delivered 5 bytes, the client 4:
+	// the client confirms 4 and retransmits the text message, the
+	// server retransmits from byte 4 of its binary message.
+	resumeV.ClientToServer = sealVecs(t, c2.send, s2.recv, plain, []string{"confirm", "data-text", "data-text-fin"}, []frame{
+		{typ: frameConfirm, num: 4},
+		{typ: frameData, flags: flagText, num: 5, ack: 4, payload: []byte("h\u00e9llo ")},
+		{typ: frameData, flags: flagText | flagFIN, num: 12, ack: 4, payload: []byte("world")},
+	})
+	resumeV.ServerToClient = sealVecs(t, s2.send, c2.recv, plain, []string{"data-fin-retransmit", "close"}, []frame{
+		{typ: frameData, flags: flagFIN, num: 4, ack: 17, payload: []byte("ome")},
+		{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
+	})
+	sv.Resume = resumeV
+	return sv
+}
+
 
 func TestVectors(t *testing.T) {
 	vf := buildVectors(t)
@@ -347,7 +385,7 @@ func TestVectorsDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if int(hello.suite) != sv.Suite || int(hello.pattern) != sv.Pattern || hello.resume != (i == 1) {
+			if int(hello.suite) != sv.Suite || int(hello.pattern) != sv.Pattern || hello.resume != (i == 1) || hello.plain != sv.PlainInTLS {
 				t.Fatalf("%s: header %+v", sv.Name, hello)
 			}
 			if hx(hello.prologue()) != hv.Prologue || protocolName(hello.suite, hello.pattern, hello.resume) != hv.Protocol {
@@ -360,21 +398,28 @@ func TestVectorsDecode(t *testing.T) {
 			if hp.window != hv.ClientWindow || hp.counter != hv.ResumeCounter {
 				t.Fatalf("%s: payload %+v", sv.Name, hp)
 			}
-			var sp serverPayload
+			sp := serverPayload{hasMode: hello.plain, plain: sv.FrameMode != nil && *sv.FrameMode == 1}
 			copy(sp.sessionID[:], unhex(hv.SessionID))
 			sp.delivered, sp.window, sp.ttl = hv.ServerDelivered, hv.ServerWindow, hv.TTL
 			msg2, res, err := sh.writeServerHello(sp)
-			if err != nil || hx(msg2) != hv.ServerHello || hx(res.hash) != hv.HandshakeHash {
+			if err != nil || hx(msg2) != hv.ServerHello || hx(res.hash) != hv.HandshakeHash || res.plain != sp.plain {
 				t.Fatalf("%s: server hello differs from the vector (%v)", sv.Name, err)
 			}
-			for _, fv := range hv.ClientToServer {
-				f, pt, err := openFrame(res.recv, nil, unhex(fv.Ciphertext))
+			for j, fv := range hv.ClientToServer {
+				var f frame
+				pt := unhex(fv.Ciphertext)
+				if res.plain && j > 0 {
+					f, err = parseFrame(pt)
+				} else {
+					f, pt, err = openFrame(res.recv, nil, pt)
+				}
 				if err != nil || hx(pt) != fv.Plaintext || frameName(f.typ) != fv.Type {
 					t.Fatalf("%s: c2s %s: %v", sv.Name, fv.Name, err)
 				}
 			}
+			server := &link{send: res.send, plain: res.plain}
 			for _, fv := range hv.ServerToClient {
-				ct, err := sealFrame(res.send, nil, unhex(fv.Plaintext))
+				ct, err := server.encodeFrame(nil, unhex(fv.Plaintext), !res.plain)
 				if err != nil || hx(ct) != fv.Ciphertext {
 					t.Fatalf("%s: s2c %s differs", sv.Name, fv.Name)
 				}
@@ -387,7 +432,7 @@ func TestVectorsDecode(t *testing.T) {
 			}
 		}
 	}
-	if fmt.Sprint(len(vf.Handshakes)) != "4" {
-		t.Fatalf("want 4 sessions, got %d", len(vf.Handshakes))
+	if fmt.Sprint(len(vf.Handshakes)) != "6" {
+		t.Fatalf("want 6 sessions, got %d", len(vf.Handshakes))
 	}
 }
