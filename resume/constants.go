@@ -39,8 +39,8 @@ const (
 
 	flagResume     = 0x01
 	flagPlainInTLS = 0x02 // docs/protocol.md §5.7
-	flagFIN    = 0x01
-	flagText   = 0x02
+	flagFIN        = 0x01
+	flagText       = 0x02
 
 	// MinWindow and MaxWindow bound a receive window.
 	MinWindow = 16 << 10

@@ -105,13 +105,20 @@ func (ts *testServer) close() {
 // acceptOne returns the next session with a deadline.
 func (ts *testServer) acceptOne(tb testing.TB) *Conn {
 	tb.Helper()
+	return acceptWithin(tb, ts.srv)
+}
+
+// acceptWithin returns srv's next session, failing the test (and closing
+// srv) when none comes within 20 s.
+func acceptWithin(tb testing.TB, srv *Server) *Conn {
+	tb.Helper()
 	type res struct {
 		c   *Conn
 		err error
 	}
 	ch := make(chan res, 1)
 	go func() {
-		c, err := ts.srv.Accept()
+		c, err := srv.Accept()
 		ch <- res{c, err}
 	}()
 	select {
@@ -121,7 +128,7 @@ func (ts *testServer) acceptOne(tb testing.TB) *Conn {
 		}
 		return r.c
 	case <-time.After(20 * time.Second):
-		ts.srv.Close()
+		srv.Close()
 		<-ch
 		tb.Fatal("no session accepted")
 	}

@@ -22,8 +22,8 @@ type link struct {
 	// (plain-in-TLS, docs/protocol.md §5.7).
 	plain   bool
 	counter uint64 // resume counter of its handshake (0 for the first)
-	ctx        context.Context
-	cancel     context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	// guarded by s.mu
 	flushing        bool
@@ -48,6 +48,7 @@ type link struct {
 
 func newLink(parent context.Context, s *session, t Transport, res handshakeResult, counter uint64) *link {
 	ctx, cancel := context.WithCancel(parent)
+	s.cfg.m.transport(res.plain)
 	return &link{s: s, t: t, send: res.send, recv: res.recv, plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
 }
 

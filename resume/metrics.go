@@ -13,6 +13,8 @@ type metrics struct {
 	bytesIn, bytesOut  prometheus.Counter
 	bytesReplayed      prometheus.Counter
 	handshake, resumed prometheus.Histogram
+	// transports by frame mode (docs/protocol.md §5.7), children cached.
+	sealed, plainInTLS prometheus.Counter
 }
 
 // newMetrics registers the collectors with reg (nil: no metrics). side is
@@ -42,13 +44,28 @@ func newMetrics(reg prometheus.Registerer, side string) (*metrics, error) {
 		resumed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dualgate_resume_resume_seconds",
 			Help: "Duration of resume handshakes.", ConstLabels: cl, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
+	transports := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dualgate_resume_transports_total",
+		Help:        "Transports attached to sessions, by frame mode: sealed (the session's AEAD) or plain_in_tls (TLS alone, docs/protocol.md §5.7).",
+		ConstLabels: cl}, []string{"frames"})
+	m.sealed, m.plainInTLS = transports.WithLabelValues("sealed"), transports.WithLabelValues("plain_in_tls")
 	for _, c := range []prometheus.Collector{m.active, m.detached, m.resumes, m.refused, m.bytesIn,
-		m.bytesOut, m.bytesReplayed, m.handshake, m.resumed} {
+		m.bytesOut, m.bytesReplayed, m.handshake, m.resumed, transports} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// transport counts a transport attached with its frame mode.
+func (m *metrics) transport(plain bool) {
+	switch {
+	case m == nil:
+	case plain:
+		m.plainInTLS.Inc()
+	default:
+		m.sealed.Inc()
+	}
 }
 
 func (m *metrics) stateChange(_ bool, old, st State) {

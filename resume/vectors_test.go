@@ -316,7 +316,6 @@ func sessionVec(t testing.TB, server *Key, suite Suite, pat Pattern, offer, plai
 	return sv
 }
 
-
 func TestVectors(t *testing.T) {
 	vf := buildVectors(t)
 	got, err := json.MarshalIndent(vf, "", "  ")

@@ -157,6 +157,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// background and this goroutine (with the HTTP server's buffers) ends:
 	// an idle transport costs one small parked goroutine.
 	info := resume.TransportInfo{Route: route.Path, RemoteAddr: clientAddr(r.RemoteAddr), Secure: r.TLS != nil}
+	if r.TLS != nil {
+		info.TLSVersion = r.TLS.Version
+	}
 	client := r.RemoteAddr
 	served = true
 	h.start(h.ctx, t, info, func(err error) {

@@ -342,6 +342,9 @@ func (g *gateway) acceptLoop(l net.Listener, secure bool, serve func(net.Conn, b
 
 func (g *gateway) serveStream(c net.Conn, secure bool) {
 	info := resume.TransportInfo{Route: g.cfg.StreamRoute, RemoteAddr: listener.ClientAddr(c), Secure: secure}
+	if st, ok := tlsmux.ConnectionState(c); ok {
+		info.TLSVersion = st.Version
+	}
 	if err := g.resume.ServeConn(g.base, c, info); err != nil {
 		g.log.Debug("gateway: byte-stream transport ended", "client", info.RemoteAddr, "err", err)
 	}
