@@ -134,11 +134,11 @@ ui.form.addEventListener("submit", (ev) => {
   logEvent(`connecting to ${ui.url.value}`);
   s.addEventListener("statechange", (e) => setState(e.state));
   s.addEventListener("open", () => {
-    logEvent(`open: session ${s.sessionId} (${s.stats.pattern}, ${s.stats.suite})`);
+    logEvent(`open: session ${s.sessionId} (${s.stats.pattern}, ${s.stats.suite}${s.plainInTLS ? ", plain-in-TLS frames" : ""})`);
     refresh();
   });
   s.addEventListener("transportclose", (e) => logEvent(`transport lost (${e.code || "cut"}${e.reason ? `: ${e.reason}` : ""})`, "warn"));
-  s.addEventListener("resumed", (e) => logEvent(`resumed after ${e.downtime.toFixed(0)} ms, ${fmtBytes(e.replayedBytes)} replayed`));
+  s.addEventListener("resumed", (e) => logEvent(`resumed after ${e.downtime.toFixed(0)} ms, ${fmtBytes(e.replayedBytes)} replayed${s.plainInTLS ? ", plain-in-TLS frames" : ""}`));
   s.addEventListener("close", (e) => {
     logEvent(`closed: ${e.code}${e.reason ? ` ${e.reason}` : ""}${e.wasClean ? "" : " (not clean)"}`, e.code === 1000 ? "" : "bad");
     if (bulk) {

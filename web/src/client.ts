@@ -11,8 +11,8 @@ import { AeadError } from "./aead.js";
 import { backoffDelay } from "./backoff.js";
 import { concat, equalBytes, utf8 } from "./bytes.js";
 import {
-  CloseCode, FRAME_CONFIRM, FRAME_PING, FRAME_PONG, MSG_REFUSE, MSG_SERVER_HELLO, PATTERN_NK, PATTERN_NN,
-  PROLOGUE_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL, SUITE_AESGCM, isFinalRefusal, type PatternId,
+  CloseCode, FRAME_CONFIRM, FRAME_MODE_PLAIN, FRAME_PING, FRAME_PONG, MSG_REFUSE, MSG_SERVER_HELLO, PATTERN_NK,
+  PATTERN_NN, PROLOGUE_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL, SUITE_AESGCM, isFinalRefusal, type PatternId,
 } from "./constants.js";
 import {
   type ConnectionState, DualgateCloseEvent, DualgateMessageEvent, type DualgateSocketEventMap,
@@ -37,6 +37,10 @@ interface Transport {
   recv?: CipherState;
   hs?: Handshake;
   resume: boolean;
+  /** offerPlain is the PLAIN_IN_TLS flag of this transport's client hello. */
+  offerPlain: boolean;
+  /** plain is frame mode 1 (set with the keys): frames after CONFIRM go without the AEAD, in both directions. */
+  plain: boolean;
   ready: boolean;
   dead: boolean;
   gotHello: boolean;
@@ -59,6 +63,25 @@ export class SessionEndError extends Error {
     this.code = code;
     this.reason = reason;
   }
+}
+
+/**
+ * offersPlainInTLS reports whether a transport to url sets PLAIN_IN_TLS in its
+ * hello (docs/protocol.md §5.7): the carrier is TLS whose certificate the
+ * browser verifies (`wss:`, or `https:`, which browsers open as `wss:`; a
+ * relative URL counts as the page's scheme), the pattern is NN, and the
+ * application did not ask to seal always. It is decided per transport, since
+ * a URL provider may hand out another URL for each.
+ */
+export function offersPlainInTLS(url: string, o: Pick<Opts, "pinned" | "alwaysSeal">): boolean {
+  if (o.pinned || o.alwaysSeal) return false;
+  let u: URL;
+  try {
+    u = new URL(url, (globalThis as { location?: { href: string } }).location?.href);
+  } catch {
+    return false;
+  }
+  return u.protocol === "wss:" || u.protocol === "https:";
 }
 
 const now = (): number => (typeof performance !== "undefined" ? performance.now() : Date.now());
@@ -125,6 +148,16 @@ export class DualgateSocket extends EventTarget {
   /** bufferedAmount is the number of sent bytes the gateway has not acknowledged yet. */
   get bufferedAmount(): number {
     return this.stream.bufferedAmount;
+  }
+
+  /**
+   * plainInTLS is true while the current transport uses plain-in-TLS frames
+   * (docs/protocol.md §5.7): the gateway accepted the offer of a `wss:`
+   * transport without serverKey or alwaysSeal, and every frame after CONFIRM
+   * is protected by TLS alone. It is false without an open transport.
+   */
+  get plainInTLS(): boolean {
+    return this.t?.ready === true && this.t.plain;
   }
 
   /** sessionId is the hex session ID once the first handshake completed. */
@@ -419,7 +452,8 @@ export class DualgateSocket extends EventTarget {
         }
       };
       const t: Transport = {
-        ws, resume: !!this.sid, ready: false, dead: false, gotHello: false, settle, started: now(),
+        ws, resume: !!this.sid, offerPlain: offersPlainInTLS(url, this.o), plain: false,
+        ready: false, dead: false, gotHello: false, settle, started: now(),
         tx: Promise.resolve(), rx: Promise.resolve(), lastRx: now(), lastTx: now(),
       };
       this.t = t;
@@ -452,7 +486,7 @@ export class DualgateSocket extends EventTarget {
           return;
         }
         // Decrypt eagerly (nonces are taken in arrival order) and handle in order.
-        const start = () => (t.recv ? t.recv.decrypt(EMPTY, msg) : Promise.reject(new ProtocolError("frame before the handshake completed")));
+        const start = () => this.unwrap(t, msg);
         const eager = t.recv ? start() : undefined;
         eager?.catch(() => {});
         t.rx = t.rx.then(() => eager ?? start()).then(
@@ -489,7 +523,7 @@ export class DualgateSocket extends EventTarget {
     const t = this.t;
     if (t?.ready && t.send) {
       const pt = encodeFrame({ type: 0x15, offset: this.stream.highestSent, code, reason: reason.slice(0, 100) });
-      void t.send.encrypt(EMPTY, pt).then((ct) => {
+      void this.wrap(t, pt, !t.plain).then((ct) => {
         try {
           t.ws.send(ct as Uint8Array<ArrayBuffer>);
         } catch {
@@ -503,7 +537,9 @@ export class DualgateSocket extends EventTarget {
   private async sendHello(t: Transport): Promise<void> {
     const resume = t.resume;
     const pattern: PatternId = this.o.pinned ? PATTERN_NK : PATTERN_NN;
-    const header = encodeHelloHeader({ version: PROTOCOL_VERSION, suite: this.o.suite, pattern, sessionId: resume ? this.sid : undefined });
+    const header = encodeHelloHeader({
+      version: PROTOCOL_VERSION, suite: this.o.suite, pattern, sessionId: resume ? this.sid : undefined, plainInTLS: t.offerPlain,
+    });
     const payload = encodeHelloPayload(resume ? { window: this.o.window, counter: ++this.resumeCounter } : { window: this.o.window });
     t.hs = new Handshake({
       initiator: true,
@@ -563,7 +599,7 @@ export class DualgateSocket extends EventTarget {
     if (t.dead || this.endInfo) return false;
     let p;
     try {
-      p = decodeServerPayload(res.payload);
+      p = decodeServerPayload(res.payload, t.offerPlain);
     } catch (e) {
       this.end(CloseCode.ProtocolError, String(e), false);
       return false;
@@ -596,11 +632,13 @@ export class DualgateSocket extends EventTarget {
     clearTimeout(t.timer);
     t.send = res.result.send;
     t.recv = res.result.recv;
+    t.plain = p.frameMode === FRAME_MODE_PLAIN;
     t.ready = true;
     t.hs = undefined;
     this.failures = 0;
     this.counters.transports++;
-    this.sendFrame(t, { type: FRAME_CONFIRM, offset: this.stream.delivered });
+    // CONFIRM is sealed in both frame modes: it proves we hold this handshake's keys (§5.7).
+    this.sendFrame(t, { type: FRAME_CONFIRM, offset: this.stream.delivered }, true);
     this.startHeartbeat();
     if (t.resume) {
       this.counters.resumes++;
@@ -652,13 +690,25 @@ export class DualgateSocket extends EventTarget {
 
   // ---- frames ----
 
-  private sendFrame(t: Transport, f: Frame): void {
-    const p = t.send!.encrypt(EMPTY, encodeFrame(f));
+  /** sendFrame sends f after every frame sent before it: sealed, or plain on a plain-in-TLS transport. */
+  private sendFrame(t: Transport, f: Frame, seal = !t.plain): void {
+    const p = this.wrap(t, encodeFrame(f), seal);
     p.catch(() => {});
     t.lastTx = now();
     t.tx = t.tx.then(() => p).then((ct) => {
       if (!t.dead) t.ws.send(ct as Uint8Array<ArrayBuffer>);
     }).catch((e) => this.onTransportError(t, e));
+  }
+
+  /** wrap returns the transport message of a plaintext frame: its AEAD ciphertext, or the frame itself when !seal. */
+  private wrap(t: Transport, pt: Uint8Array, seal: boolean): Promise<Uint8Array> {
+    return seal ? t.send!.encrypt(EMPTY, pt) : Promise.resolve(pt);
+  }
+
+  /** unwrap returns the plaintext frame of a received transport message: opened, or the message itself in frame mode 1. */
+  private unwrap(t: Transport, msg: Uint8Array): Promise<Uint8Array> {
+    if (!t.recv) return Promise.reject(new ProtocolError("frame before the handshake completed"));
+    return t.plain ? Promise.resolve(msg) : t.recv.decrypt(EMPTY, msg);
   }
 
   /** pump sends every frame the stream has ready on the current transport. */

@@ -14,6 +14,8 @@ export const HELLO_HEADER_LEN = 5;
 export const HELLO_NEW_PAYLOAD = 4;
 export const HELLO_RESUME_PAYLOAD = 12;
 export const SERVER_HELLO_PAYLOAD = 32;
+/** SERVER_HELLO_PAYLOAD_MODE is the server payload length when the hello had PLAIN_IN_TLS: 32 + u8 frame mode (§4.2). */
+export const SERVER_HELLO_PAYLOAD_MODE = SERVER_HELLO_PAYLOAD + 1;
 export const SERVER_HELLO_LEN = 1 + DH_LEN + SERVER_HELLO_PAYLOAD + TAG_LEN;
 export const DATA_HEADER_LEN = 18;
 export const MAX_DATA_PAYLOAD = MAX_MESSAGE_LEN - TAG_LEN - DATA_HEADER_LEN;
@@ -33,8 +35,14 @@ export const FRAME_PONG = 0x14;
 export const FRAME_CLOSE = 0x15;
 
 export const FLAG_RESUME = 0x01;
+/** FLAG_PLAIN_IN_TLS asks the server for plain-in-TLS frames (client hello flags bit 1, NN only, §5.7). */
+export const FLAG_PLAIN_IN_TLS = 0x02;
 export const FLAG_FIN = 0x01;
 export const FLAG_TEXT = 0x02;
+
+/** Frame modes of a transport, the 33rd server hello payload byte (§4.2, §5.7). */
+export const FRAME_MODE_SEALED = 0;
+export const FRAME_MODE_PLAIN = 1;
 
 /** Smallest and largest receive window (bytes). */
 export const MIN_WINDOW = 16 << 10;

@@ -4,10 +4,11 @@
 
 import { decodeUtf8, getU16, getU32, getU64, putU16, putU32, putU64, utf8 } from "./bytes.js";
 import {
-  CLOSE_HEADER_LEN, CTRL_FRAME_LEN, DATA_HEADER_LEN, DH_LEN, FLAG_FIN, FLAG_RESUME, FLAG_TEXT,
-  FRAME_ACK, FRAME_CLOSE, FRAME_CONFIRM, FRAME_DATA, FRAME_PING, FRAME_PONG, HELLO_HEADER_LEN,
-  HELLO_NEW_PAYLOAD, HELLO_RESUME_PAYLOAD, MAX_DATA_PAYLOAD, MAX_REASON_LEN, MAX_WINDOW,
-  MIN_WINDOW, MSG_CLIENT_HELLO, MSG_REFUSE, SERVER_HELLO_PAYLOAD, SESSION_ID_LEN,
+  CLOSE_HEADER_LEN, CTRL_FRAME_LEN, DATA_HEADER_LEN, DH_LEN, FLAG_FIN, FLAG_PLAIN_IN_TLS, FLAG_RESUME,
+  FLAG_TEXT, FRAME_ACK, FRAME_CLOSE, FRAME_CONFIRM, FRAME_DATA, FRAME_MODE_PLAIN, FRAME_PING, FRAME_PONG,
+  HELLO_HEADER_LEN, HELLO_NEW_PAYLOAD, HELLO_RESUME_PAYLOAD, MAX_DATA_PAYLOAD, MAX_REASON_LEN, MAX_WINDOW,
+  MIN_WINDOW, MSG_CLIENT_HELLO, MSG_REFUSE, PATTERN_NK, SERVER_HELLO_PAYLOAD, SERVER_HELLO_PAYLOAD_MODE,
+  SESSION_ID_LEN,
 } from "./constants.js";
 
 /** ProtocolError is a violation of the protocol; code is the close code (1002 unless said). */
@@ -125,6 +126,8 @@ export interface HelloHeader {
   pattern: number;
   /** sessionId is set on a resume hello. */
   sessionId?: Uint8Array;
+  /** plainInTLS is the PLAIN_IN_TLS flag (§5.7): the client offers plain frames inside verified TLS. NN only. */
+  plainInTLS?: boolean;
 }
 
 /** encodeHelloHeader returns the 5- or 21-byte header of a client hello. */
@@ -135,7 +138,8 @@ export function encodeHelloHeader(h: HelloHeader): Uint8Array {
   b[1] = h.version;
   b[2] = h.suite;
   b[3] = h.pattern;
-  b[4] = resume ? FLAG_RESUME : 0;
+  if (h.plainInTLS && h.pattern === PATTERN_NK) throw new RangeError("dualgate: PLAIN_IN_TLS is for NN only");
+  b[4] = (resume ? FLAG_RESUME : 0) | (h.plainInTLS ? FLAG_PLAIN_IN_TLS : 0);
   if (resume) {
     if (h.sessionId!.length !== SESSION_ID_LEN) throw new RangeError("dualgate: session ID must be 16 bytes");
     b.set(h.sessionId!, HELLO_HEADER_LEN);
@@ -148,8 +152,12 @@ export function decodeHelloHeader(b: Uint8Array): { header: HelloHeader; headerL
   if (b.length < HELLO_HEADER_LEN) throw new ProtocolError(`client hello of ${b.length} bytes`);
   if (b[0] !== MSG_CLIENT_HELLO) throw new ProtocolError(`message type 0x${b[0]!.toString(16)}, want client hello`);
   const flags = b[4]!;
-  if ((flags & ~FLAG_RESUME) !== 0) throw new ProtocolError("client hello reserved flag bits set");
+  if ((flags & ~(FLAG_RESUME | FLAG_PLAIN_IN_TLS)) !== 0) throw new ProtocolError("client hello reserved flag bits set");
   const header: HelloHeader = { version: b[1]!, suite: b[2]!, pattern: b[3]! };
+  if (flags & FLAG_PLAIN_IN_TLS) {
+    if (header.pattern === PATTERN_NK) throw new ProtocolError("PLAIN_IN_TLS with pattern NK");
+    header.plainInTLS = true;
+  }
   let o = HELLO_HEADER_LEN;
   if (flags & FLAG_RESUME) {
     if (b.length < o + SESSION_ID_LEN) throw new ProtocolError("client hello session ID truncated");
@@ -190,21 +198,36 @@ export interface ServerPayload {
   window: number;
   /** ttl is the detached session TTL in seconds. */
   ttl: number;
+  /** frameMode is the 33rd byte, present exactly when the client hello had PLAIN_IN_TLS: 0 sealed, 1 plain-in-TLS (§5.7). */
+  frameMode?: number;
 }
 
+/** encodeServerPayload returns the 32-byte payload, or 33 bytes when p.frameMode is set. */
 export function encodeServerPayload(p: ServerPayload): Uint8Array {
-  const b = new Uint8Array(SERVER_HELLO_PAYLOAD);
+  const b = new Uint8Array(p.frameMode === undefined ? SERVER_HELLO_PAYLOAD : SERVER_HELLO_PAYLOAD_MODE);
   b.set(p.sessionId, 0);
   putU64(b, 16, p.delivered);
   putU32(b, 24, p.window);
   putU32(b, 28, p.ttl);
+  if (p.frameMode !== undefined) b[SERVER_HELLO_PAYLOAD] = p.frameMode;
   return b;
 }
 
-export function decodeServerPayload(b: Uint8Array): ServerPayload {
-  if (b.length !== SERVER_HELLO_PAYLOAD) throw new ProtocolError(`server hello payload of ${b.length} bytes`);
-  const p = { sessionId: b.slice(0, 16), delivered: u64(b, 16), window: getU32(b, 24), ttl: getU32(b, 28) };
+/**
+ * decodeServerPayload parses the server hello payload of a hello sent with
+ * (plainInTLS) or without the PLAIN_IN_TLS flag: 33 bytes ending in a frame
+ * mode of 0 or 1, or 32 bytes, and nothing else.
+ */
+export function decodeServerPayload(b: Uint8Array, plainInTLS = false): ServerPayload {
+  const want = plainInTLS ? SERVER_HELLO_PAYLOAD_MODE : SERVER_HELLO_PAYLOAD;
+  if (b.length !== want) throw new ProtocolError(`server hello payload of ${b.length} bytes, want ${want}`);
+  const p: ServerPayload = { sessionId: b.slice(0, 16), delivered: u64(b, 16), window: getU32(b, 24), ttl: getU32(b, 28) };
   checkWindow(p.window, "server");
+  if (plainInTLS) {
+    const mode = b[SERVER_HELLO_PAYLOAD]!;
+    if (mode > FRAME_MODE_PLAIN) throw new ProtocolError(`server hello frame mode ${mode}`);
+    p.frameMode = mode;
+  }
   return p;
 }
 

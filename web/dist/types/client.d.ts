@@ -1,11 +1,20 @@
 import { type ConnectionState, type DualgateSocketEventMap } from "./events.js";
-import { type ConnectOptions, type SocketStats, type UrlProvider } from "./options.js";
+import { type ConnectOptions, type Opts, type SocketStats, type UrlProvider } from "./options.js";
 /** SessionEndError is thrown by drain() and opened when the session ended. */
 export declare class SessionEndError extends Error {
     readonly code: number;
     readonly reason: string;
     constructor(code: number, reason: string);
 }
+/**
+ * offersPlainInTLS reports whether a transport to url sets PLAIN_IN_TLS in its
+ * hello (docs/protocol.md §5.7): the carrier is TLS whose certificate the
+ * browser verifies (`wss:`, or `https:`, which browsers open as `wss:`; a
+ * relative URL counts as the page's scheme), the pattern is NN, and the
+ * application did not ask to seal always. It is decided per transport, since
+ * a URL provider may hand out another URL for each.
+ */
+export declare function offersPlainInTLS(url: string, o: Pick<Opts, "pinned" | "alwaysSeal">): boolean;
 /**
  * DualgateSocket is a resumable encrypted message stream to a Dualgate
  * gateway, in the spirit of WebSocket. Create it with connect(). Its zero
@@ -50,6 +59,13 @@ export declare class DualgateSocket extends EventTarget {
     get state(): ConnectionState;
     /** bufferedAmount is the number of sent bytes the gateway has not acknowledged yet. */
     get bufferedAmount(): number;
+    /**
+     * plainInTLS is true while the current transport uses plain-in-TLS frames
+     * (docs/protocol.md §5.7): the gateway accepted the offer of a `wss:`
+     * transport without serverKey or alwaysSeal, and every frame after CONFIRM
+     * is protected by TLS alone. It is false without an open transport.
+     */
+    get plainInTLS(): boolean;
     /** sessionId is the hex session ID once the first handshake completed. */
     get sessionId(): string | undefined;
     /** stats returns a snapshot of the session's counters. */
@@ -104,7 +120,12 @@ export declare class DualgateSocket extends EventTarget {
     private onHello;
     /** lose handles the end of a transport: the session resumes on a new one. */
     private lose;
+    /** sendFrame sends f after every frame sent before it: sealed, or plain on a plain-in-TLS transport. */
     private sendFrame;
+    /** wrap returns the transport message of a plaintext frame: its AEAD ciphertext, or the frame itself when !seal. */
+    private wrap;
+    /** unwrap returns the plaintext frame of a received transport message: opened, or the message itself in frame mode 1. */
+    private unwrap;
     /** pump sends every frame the stream has ready on the current transport. */
     private pump;
     private onFrame;

@@ -10,6 +10,8 @@ export declare const HELLO_HEADER_LEN = 5;
 export declare const HELLO_NEW_PAYLOAD = 4;
 export declare const HELLO_RESUME_PAYLOAD = 12;
 export declare const SERVER_HELLO_PAYLOAD = 32;
+/** SERVER_HELLO_PAYLOAD_MODE is the server payload length when the hello had PLAIN_IN_TLS: 32 + u8 frame mode (§4.2). */
+export declare const SERVER_HELLO_PAYLOAD_MODE: number;
 export declare const SERVER_HELLO_LEN: number;
 export declare const DATA_HEADER_LEN = 18;
 export declare const MAX_DATA_PAYLOAD: number;
@@ -26,8 +28,13 @@ export declare const FRAME_PING = 19;
 export declare const FRAME_PONG = 20;
 export declare const FRAME_CLOSE = 21;
 export declare const FLAG_RESUME = 1;
+/** FLAG_PLAIN_IN_TLS asks the server for plain-in-TLS frames (client hello flags bit 1, NN only, §5.7). */
+export declare const FLAG_PLAIN_IN_TLS = 2;
 export declare const FLAG_FIN = 1;
 export declare const FLAG_TEXT = 2;
+/** Frame modes of a transport, the 33rd server hello payload byte (§4.2, §5.7). */
+export declare const FRAME_MODE_SEALED = 0;
+export declare const FRAME_MODE_PLAIN = 1;
 /** Smallest and largest receive window (bytes). */
 export declare const MIN_WINDOW: number;
 export declare const MAX_WINDOW: number;

@@ -42,6 +42,8 @@ export interface HelloHeader {
     pattern: number;
     /** sessionId is set on a resume hello. */
     sessionId?: Uint8Array;
+    /** plainInTLS is the PLAIN_IN_TLS flag (§5.7): the client offers plain frames inside verified TLS. NN only. */
+    plainInTLS?: boolean;
 }
 /** encodeHelloHeader returns the 5- or 21-byte header of a client hello. */
 export declare function encodeHelloHeader(h: HelloHeader): Uint8Array;
@@ -66,9 +68,17 @@ export interface ServerPayload {
     window: number;
     /** ttl is the detached session TTL in seconds. */
     ttl: number;
+    /** frameMode is the 33rd byte, present exactly when the client hello had PLAIN_IN_TLS: 0 sealed, 1 plain-in-TLS (§5.7). */
+    frameMode?: number;
 }
+/** encodeServerPayload returns the 32-byte payload, or 33 bytes when p.frameMode is set. */
 export declare function encodeServerPayload(p: ServerPayload): Uint8Array;
-export declare function decodeServerPayload(b: Uint8Array): ServerPayload;
+/**
+ * decodeServerPayload parses the server hello payload of a hello sent with
+ * (plainInTLS) or without the PLAIN_IN_TLS flag: 33 bytes ending in a frame
+ * mode of 0 or 1, or 32 bytes, and nothing else.
+ */
+export declare function decodeServerPayload(b: Uint8Array, plainInTLS?: boolean): ServerPayload;
 /** Refusal is a decoded refuse message (§4.3). */
 export interface Refusal {
     code: number;

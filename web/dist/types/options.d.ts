@@ -12,6 +12,17 @@ export interface ConnectOptions {
     serverKey?: string;
     /** cipher selects the AEAD (default "auto"). */
     cipher?: CipherPreference;
+    /**
+     * alwaysSeal keeps every frame under the session's AEAD (default false).
+     * By default a transport over `wss:` without serverKey offers plain-in-TLS
+     * frames (docs/protocol.md §5.7): the browser has verified the gateway's
+     * certificate, so when the gateway terminates TLS 1.3 itself, frames after
+     * CONFIRM rely on TLS alone and every byte is encrypted once instead of
+     * twice. Set alwaysSeal when data must stay sealed even from a
+     * TLS-inspecting proxy the browser trusts (pinning serverKey does that too).
+     * DualgateSocket.plainInTLS tells which mode the current transport uses.
+     */
+    alwaysSeal?: boolean;
     /** backoff shapes the delays between failed attempts. */
     backoff?: BackoffOptions;
     /** heartbeatInterval is the PING interval in ms (default 10,000). */
@@ -36,7 +47,7 @@ export interface ConnectOptions {
     highWaterMark?: number;
     /** lifecycle listens to online, visibilitychange and pageshow to reconnect promptly (default true). */
     lifecycle?: boolean;
-    /** WebSocket replaces globalThis.WebSocket (for non-browser runtimes). */
+    /** WebSocket replaces globalThis.WebSocket (for non-browser runtimes). It must verify `wss:` certificates, as browsers do; if it does not, set alwaysSeal. */
     WebSocket?: WebSocketConstructor;
 }
 /** SocketStats are the counters of a session. */
@@ -64,6 +75,7 @@ export interface SocketStats {
 export interface Opts {
     pinned?: Uint8Array;
     suite: SuiteId;
+    alwaysSeal: boolean;
     backoff: Required<BackoffOptions>;
     heartbeatInterval: number;
     deadPeerTimeout: number;

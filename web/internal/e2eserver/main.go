@@ -102,6 +102,11 @@ func run() error {
 		}
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 		info := resume.TransportInfo{Route: "/stream", RemoteAddr: ap, Secure: r.TLS != nil}
+		if r.TLS != nil {
+			// This process terminated the TLS: with 1.3, NN clients may use
+			// plain-in-TLS frames (docs/protocol.md §5.7).
+			info.TLSVersion = r.TLS.Version
+		}
 		if err := srv.ServeTransport(ctx, resume.WebSocketTransport(c), info); err != nil {
 			log.Debug("e2eserver: transport", "err", err)
 		}

@@ -13,15 +13,19 @@ import { HOST, SERVER, launch, startServer, type Server } from "./harness.js";
 const webRoot = process.env.DUALGATE_WEB_ROOT ?? process.cwd();
 const results = path.join(webRoot, "test-results");
 let srv: Server;
+/** e2e is web/internal/e2eserver, which terminates TLS itself and answers plain-in-TLS offers (the server under test when SERVER is e2eserver). */
+let e2e: Server;
 let browser: { ctx: BrowserContext; close(): Promise<void> };
 
 before(async () => {
   srv = await startServer();
-  browser = await launch(srv.spki);
+  e2e = SERVER === "e2eserver" ? srv : await startServer({ server: "e2eserver" });
+  browser = await launch([...new Set([srv.spki, e2e.spki])].join(","));
 }, { timeout: 300_000 });
 
 after(async () => {
   await browser?.close();
+  if (e2e !== srv) await e2e?.stop();
   await srv?.stop();
 });
 
@@ -45,16 +49,24 @@ interface EchoResult {
   ms: number;
   secure: boolean;
   closeCode: number;
+  /** plain is ws.plainInTLS on each transport: at open, then after every resume. */
+  plain: boolean[];
 }
 
-/** echoInPage sends size bytes as 64 KiB messages, cuts the transport `cuts` times while data flows both ways, and checks the echo byte for byte. */
-function echoInPage(page: Page, args: { key: string; size: number; cuts: number; cipher: string }): Promise<EchoResult> {
-  return page.evaluate(async ({ key, size, cuts, cipher }) => {
+/**
+ * echoInPage sends size bytes as 64 KiB messages, cuts the transport `cuts`
+ * times while data flows both ways, and checks the echo byte for byte. key
+ * pins the server (NK); without it the handshake is NN.
+ */
+function echoInPage(page: Page, args: { key?: string; size: number; cuts: number; cipher: string; alwaysSeal?: boolean }): Promise<EchoResult> {
+  return page.evaluate(async ({ key, size, cuts, cipher, alwaysSeal }) => {
     const spec = "/dualgate.js";
     const lib = await import(spec);
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/stream`;
-    const ws = lib.connect(url, { serverKey: key, cipher, backoff: { initialDelay: 20, maxDelay: 500 } });
+    const ws = lib.connect(url, { serverKey: key, cipher, alwaysSeal, backoff: { initialDelay: 20, maxDelay: 500 } });
     await ws.opened;
+    const plain: boolean[] = [ws.plainInTLS];
+    ws.addEventListener("resumed", () => plain.push(ws.plainInTLS));
     const byte = (x: number) => ((x * 2654435761) >>> 24) ^ (x >>> 13) ^ (x & 0xff);
     let got = 0;
     let ok = true;
@@ -92,7 +104,7 @@ function echoInPage(page: Page, args: { key: string; size: number; cuts: number;
     const closed = new Promise<number>((r) => ws.addEventListener("close", (e: { code: number }) => r(e.code)));
     ws.close(1000, "done");
     const closeCode = await closed;
-    return { ok, got, cuts: cutsDone, resumes: st.resumes, replayed: st.replayedBytes, duplicates: st.duplicateBytes, suite: st.suite, pattern: st.pattern, ms, secure: isSecureContext, closeCode };
+    return { ok, got, cuts: cutsDone, resumes: st.resumes, replayed: st.replayedBytes, duplicates: st.duplicateBytes, suite: st.suite, pattern: st.pattern, ms, secure: isSecureContext, closeCode, plain };
   }, args);
 }
 
@@ -109,6 +121,7 @@ test(`http:// page over ws:// (${SERVER}): 10 MiB echo byte for byte with 20+ tr
   assert.ok(r.ok, "echo differs from what was sent");
   assert.ok(r.cuts >= 20 && r.resumes >= 20, `cuts ${r.cuts}, resumes ${r.resumes}`);
   assert.equal(r.closeCode, 1000);
+  assertModes(r, false);
   await page.close();
 });
 
@@ -122,8 +135,50 @@ test(`https:// page over wss:// (${SERVER}): 10 MiB echo byte for byte with 20+ 
   assert.ok(r.ok, "echo differs from what was sent");
   assert.ok(r.cuts >= 20 && r.resumes >= 20, `cuts ${r.cuts}, resumes ${r.resumes}`);
   assert.equal(r.closeCode, 1000);
+  assertModes(r, false); // a pinned key always seals
   await page.close();
 });
+
+/** assertModes checks ws.plainInTLS on every transport of an echo run: one entry per transport, all equal to want. */
+function assertModes(r: EchoResult, want: boolean): void {
+  assert.equal(r.plain.length, r.resumes + 1, `plainInTLS recorded per transport: ${JSON.stringify(r.plain)}`);
+  assert.deepEqual(r.plain, r.plain.map(() => want), `plainInTLS per transport: ${JSON.stringify(r.plain)}`);
+}
+
+test("https:// page over wss:// without a pinned key (e2eserver, TLS 1.3): plain-in-TLS frames on every transport, 4 MiB echo byte for byte with 12 cuts", { timeout: 600_000 }, async () => {
+  const page = await open(`https://127.0.0.1:${e2e.port}/`);
+  const size = 4 << 20;
+  const r = await echoInPage(page, { size, cuts: 12, cipher: "auto" });
+  console.log(`wss:// NN ${JSON.stringify(r)}`);
+  assert.equal(r.secure, true);
+  assert.equal(r.pattern, "NN");
+  assert.equal(r.got, size);
+  assert.ok(r.ok, "echo differs from what was sent");
+  assert.ok(r.cuts >= 10 && r.resumes >= 10, `cuts ${r.cuts}, resumes ${r.resumes}`);
+  assert.equal(r.closeCode, 1000);
+  assertModes(r, true);
+  await page.close();
+});
+
+for (const [name, scheme, pin, alwaysSeal] of [
+  ["https:// page, wss:// with a pinned key (NK)", "https", true, false],
+  ["https:// page, wss:// with alwaysSeal", "https", false, true],
+  ["http:// page, ws:// without a pinned key (NN)", "http", false, false],
+] as const) {
+  test(`${name} (e2eserver): every frame sealed, plainInTLS false; 1 MiB echo with 4 cuts`, { timeout: 300_000 }, async () => {
+    const page = await open(`${scheme}://${scheme === "https" ? "127.0.0.1" : HOST}:${e2e.port}/`);
+    const size = 1 << 20;
+    const r = await echoInPage(page, { key: pin ? e2e.key : undefined, size, cuts: 4, cipher: "auto", alwaysSeal });
+    assert.equal(r.secure, scheme === "https");
+    assert.equal(r.pattern, pin ? "NK" : "NN");
+    assert.equal(r.got, size);
+    assert.ok(r.ok, "echo differs from what was sent");
+    assert.ok(r.cuts >= 4 && r.resumes >= 4, `cuts ${r.cuts}, resumes ${r.resumes}`);
+    assert.equal(r.closeCode, 1000);
+    assertModes(r, false);
+    await page.close();
+  });
+}
 
 test("clean close: both CLOSE frames exchanged, close event 1000 with reason", { timeout: 120_000 }, async () => {
   const page = await open(`https://127.0.0.1:${srv.port}/`);

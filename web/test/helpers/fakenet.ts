@@ -4,7 +4,9 @@
 
 import { concat, toHex, utf8 } from "../../src/bytes.js";
 import { FRAME_CONFIRM, FRAME_PING, FRAME_PONG, MSG_SERVER_HELLO, PATTERN_NK, PROLOGUE_PREFIX, SUBPROTOCOL, type PatternId, type SuiteId } from "../../src/constants.js";
-import { decodeFrame, decodeHelloHeader, decodeHelloPayload, encodeFrame, encodeRefuse, encodeServerPayload, type Frame } from "../../src/frame.js";
+import {
+  decodeFrame, decodeHelloHeader, decodeHelloPayload, encodeFrame, encodeRefuse, encodeServerPayload, type Frame, type HelloHeader,
+} from "../../src/frame.js";
 import { type CipherState, Handshake, type KeyPair, deriveResumeSecret, keyPair } from "../../src/noise.js";
 import { Stream } from "../../src/stream.js";
 import { randomBytes } from "../../src/aead.js";
@@ -110,6 +112,18 @@ export class TestServer {
   echo = true;
   received: { data: Uint8Array; text: boolean }[] = [];
   handshakes = 0;
+  /** frameMode answers a PLAIN_IN_TLS hello (§5.7): 1 as a gateway that terminates TLS 1.3 itself, 0 to keep sealing. */
+  frameMode = 1;
+  /** tamperPayload rewrites the plaintext server hello payload before it is sealed (to test the client's checks). */
+  tamperPayload?: (p: Uint8Array) => Uint8Array;
+  /** hellos are the headers of every client hello, in order. */
+  hellos: HelloHeader[] = [];
+  /** record keeps every transport message after the handshake in wire. */
+  record = false;
+  /** wire holds, with record, each transport message as sent (msg) and the frame it carries, per transport (conn counts from 1). */
+  wire: { conn: number; dir: "c2s" | "s2c"; msg: Uint8Array; frame: Uint8Array }[] = [];
+  /** accepted counts the transports accepted. */
+  accepted = 0;
 
   constructor(readonly url: string) {
     FakeWebSocket.nets.set(url, this);
@@ -144,8 +158,17 @@ class ServerConn implements Handler {
   private chain: Promise<void> = Promise.resolve();
   private state: "hello" | "confirm" | "open" | "dead" = "hello";
   private pendingSession?: { id: Uint8Array; secret: Uint8Array; existing?: ServerSession; counter: number };
+  /** plain is frame mode 1: every message after CONFIRM is the frame itself. */
+  private plain = false;
+  private readonly n: number;
 
-  constructor(readonly srv: TestServer, readonly ws: FakeWebSocket) {}
+  constructor(readonly srv: TestServer, readonly ws: FakeWebSocket) {
+    this.n = ++srv.accepted;
+  }
+
+  private log(dir: "c2s" | "s2c", msg: Uint8Array, frame: Uint8Array): void {
+    if (this.srv.record) this.srv.wire.push({ conn: this.n, dir, msg: msg.slice(), frame: frame.slice() });
+  }
 
   onMessage(b: Uint8Array): void {
     if (this.srv.silent || this.state === "dead") return;
@@ -169,7 +192,9 @@ class ServerConn implements Handler {
 
   private async handle(b: Uint8Array): Promise<void> {
     if (this.state === "hello") return this.onHello(b);
-    const pt = await this.recv!.decrypt(EMPTY, b);
+    // CONFIRM is sealed in both frame modes; in mode 1 nothing after it is (§5.7).
+    const pt = this.plain && this.state === "open" ? b : await this.recv!.decrypt(EMPTY, b);
+    this.log("c2s", b, pt);
     const f = decodeFrame(pt);
     if (this.state === "confirm") {
       if (f.type !== FRAME_CONFIRM) throw new Error("first frame is not CONFIRM");
@@ -197,6 +222,7 @@ class ServerConn implements Handler {
   private async onHello(b: Uint8Array): Promise<void> {
     this.srv.handshakes++;
     const { header, headerLen } = decodeHelloHeader(b);
+    this.srv.hellos.push(header);
     if (this.srv.refuseNext) {
       const r = this.srv.refuseNext;
       this.srv.refuseNext = undefined;
@@ -230,9 +256,11 @@ class ServerConn implements Handler {
     }
     this.peerWindow = hp.window;
     const id = existing?.id ?? randomBytes(16);
-    const { msg, result } = await this.hs.writeMessage2(
-      encodeServerPayload({ sessionId: id, delivered: existing?.stream.delivered ?? 0, window: this.srv.window, ttl: this.srv.ttl }),
-    );
+    const frameMode = header.plainInTLS ? this.srv.frameMode : undefined;
+    this.plain = frameMode === 1;
+    let sp = encodeServerPayload({ sessionId: id, delivered: existing?.stream.delivered ?? 0, window: this.srv.window, ttl: this.srv.ttl, frameMode });
+    if (this.srv.tamperPayload) sp = this.srv.tamperPayload(sp);
+    const { msg, result } = await this.hs.writeMessage2(sp);
     this.send = result.send;
     this.recv = result.recv;
     this.pendingSession = { id, secret: existing?.secret ?? deriveResumeSecret(result.hash), existing, counter: hp.counter ?? 0 };
@@ -262,8 +290,12 @@ class ServerConn implements Handler {
   }
 
   private sendFrame(f: Frame): void {
-    const p = this.send!.encrypt(EMPTY, encodeFrame(f));
-    this.chainTx = this.chainTx.then(() => p).then((ct) => this.ws.deliver(ct));
+    const pt = encodeFrame(f);
+    const p = this.plain ? Promise.resolve(pt) : this.send!.encrypt(EMPTY, pt);
+    this.chainTx = this.chainTx.then(() => p).then((ct) => {
+      this.log("s2c", ct, pt);
+      this.ws.deliver(ct);
+    });
   }
   private chainTx: Promise<void> = Promise.resolve();
 

@@ -4,8 +4,9 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import { base64urlEncode } from "../../src/bytes.js";
-import { connect, type DualgateSocket } from "../../src/client.js";
-import type { ConnectOptions } from "../../src/options.js";
+import { connect, offersPlainInTLS, type DualgateSocket } from "../../src/client.js";
+import { TAG_LEN } from "../../src/constants.js";
+import { type ConnectOptions, normalise } from "../../src/options.js";
 import type { DualgateCloseEvent, DualgateMessageEvent, ResumedEvent, StateChangeEvent } from "../../src/events.js";
 import { keyPair } from "../../src/noise.js";
 import { FakeWebSocket, TestServer } from "../helpers/fakenet.js";
@@ -17,8 +18,8 @@ afterEach(() => {
   for (const ws of open.splice(0)) if (ws.state !== "closed") ws.close(4000, "test over");
 });
 
-function setup(opts: ConnectOptions = {}, pin = false) {
-  const url = `ws://fake/${++n}`;
+function setup(opts: ConnectOptions = {}, pin = false, scheme: "ws" | "wss" = "ws") {
+  const url = `${scheme}://fake/${++n}`;
   const srv = new TestServer(url);
   const ws = connect(url, {
     WebSocket: FakeWebSocket as unknown as ConnectOptions["WebSocket"],
@@ -75,8 +76,12 @@ for (const [cipher, pin] of [["chacha20-poly1305", false], ["aes-gcm", true]] as
   });
 }
 
-test("a bulk transfer survives repeated transport cuts byte for byte", async () => {
-  const { srv, ws } = setup({ cipher: "chacha20-poly1305" });
+for (const scheme of ["ws", "wss"] as const) test(`a bulk transfer survives repeated transport cuts byte for byte (${scheme}: ${scheme === "wss" ? "plain-in-TLS" : "sealed"} frames)`, async () => {
+  const { srv, ws } = setup({ cipher: "chacha20-poly1305" }, false, scheme);
+  let plainTransports = 0;
+  const countPlain = () => void (ws.plainInTLS && plainTransports++);
+  ws.addEventListener("open", countPlain);
+  ws.addEventListener("resumed", countPlain);
   let resumed = 0;
   let replayed = 0;
   ws.addEventListener("resumed", (e: ResumedEvent) => {
@@ -117,6 +122,7 @@ test("a bulk transfer survives repeated transport cuts byte for byte", async () 
   assert.ok(cuts >= 10, `${cuts} cuts`);
   assert.equal(ws.stats.resumes, cuts);
   assert.ok(replayed >= 0 && ws.stats.replayedBytes === replayed);
+  assert.equal(plainTransports, scheme === "wss" ? cuts + 1 : 0, "transports in frame mode 1");
   const c = closed(ws);
   ws.close();
   assert.equal((await c).code, 1000);
@@ -268,4 +274,160 @@ test("a WebSocket constructor that throws ends the session (1008)", async () => 
   const ev = await closed(ws);
   assert.equal(ev.code, 1008);
   assert.match(ev.reason, /bad URL/);
+});
+
+// ---- plain-in-TLS frames (docs/protocol.md §5.7) ----
+
+test("offersPlainInTLS: only wss: (or https:, which browsers open as wss:) with NN and without alwaysSeal", () => {
+  const key = base64urlEncode(keyPair().pub);
+  const WebSocket = FakeWebSocket as unknown as ConnectOptions["WebSocket"];
+  const nn = normalise({ WebSocket });
+  const cases: [string, ConnectOptions, boolean][] = [
+    ["wss://gw.example/stream", {}, true],
+    ["WSS://gw.example:8443/stream?t=1", {}, true],
+    ["https://gw.example/stream", {}, true],
+    ["ws://gw.example/stream", {}, false],
+    ["http://gw.example/stream", {}, false],
+    ["wss://gw.example/stream", { serverKey: key }, false],
+    ["wss://gw.example/stream", { alwaysSeal: true }, false],
+    ["wss://gw.example/stream", { alwaysSeal: false }, true],
+    ["/stream", {}, false], // no page to resolve against in Node
+    ["not a url", {}, false],
+  ];
+  for (const [url, o, want] of cases) assert.equal(offersPlainInTLS(url, normalise({ WebSocket, ...o })), want, `${url} ${JSON.stringify(o)}`);
+  // A relative URL takes the page's scheme.
+  const g = globalThis as { location?: unknown };
+  g.location = { href: "https://gw.example/app/" };
+  try {
+    assert.equal(offersPlainInTLS("/stream", nn), true);
+    g.location = { href: "http://gw.example/app/" };
+    assert.equal(offersPlainInTLS("/stream", nn), false);
+  } finally {
+    delete g.location;
+  }
+});
+
+/** checkWire asserts how each recorded message after the handshake travelled: CONFIRM always sealed, the rest plain iff plain. */
+function checkWire(srv: TestServer, plain: boolean): void {
+  assert.ok(srv.wire.some((w) => w.dir === "c2s" && w.frame[0] === 0x11), "client DATA recorded");
+  assert.ok(srv.wire.some((w) => w.dir === "s2c" && w.frame[0] === 0x11), "server DATA recorded");
+  for (const w of srv.wire) {
+    const what = `${w.dir} frame 0x${w.frame[0]!.toString(16)} on transport ${w.conn}`;
+    if (plain && w.frame[0] !== 0x10) {
+      assert.deepEqual(w.msg, w.frame, `${what} is the plain frame`);
+    } else {
+      assert.equal(w.msg.length, w.frame.length + TAG_LEN, `${what} is sealed`);
+      assert.notDeepEqual(w.msg.subarray(0, w.frame.length), w.frame, `${what} is encrypted`);
+    }
+  }
+}
+
+test("wss:// without a pinned key: PLAIN_IN_TLS, frame mode 1, CONFIRM sealed and every later frame plain both ways", async () => {
+  const { srv, ws } = setup({}, false, "wss");
+  srv.record = true;
+  const got = collect(ws);
+  await ws.opened;
+  assert.equal(ws.plainInTLS, true);
+  ws.send("héllo");
+  ws.send(Uint8Array.of(1, 2, 3));
+  await until(() => got.length === 2, "echoes");
+  assert.deepEqual(got, ["héllo", Uint8Array.of(1, 2, 3)]);
+  await ws.ping();
+  assert.deepEqual(srv.hellos.map((h) => h.plainInTLS), [true]);
+  const first = srv.wire.find((w) => w.dir === "c2s")!;
+  assert.equal(first.frame[0], 0x10, "CONFIRM comes first");
+  checkWire(srv, true);
+  const c = closed(ws);
+  ws.close(1000, "bye");
+  assert.deepEqual([(await c).code, ws.plainInTLS], [1000, false]);
+  assert.equal(srv.sessions.size, 0, "the close exchange went through in plain frames");
+});
+
+for (const [name, scheme, opts, pin] of [
+  ["ws://", "ws", {}, false],
+  ["wss:// with serverKey (NK)", "wss", {}, true],
+  ["wss:// with alwaysSeal", "wss", { alwaysSeal: true }, false],
+] as const) {
+  test(`${name}: no PLAIN_IN_TLS, every frame sealed`, async () => {
+    const { srv, ws } = setup(opts, pin, scheme);
+    srv.record = true;
+    const got = collect(ws);
+    await ws.opened;
+    assert.equal(ws.plainInTLS, false);
+    ws.send("sealed");
+    await until(() => got.length === 1, "echo");
+    assert.deepEqual(srv.hellos.map((h) => h.plainInTLS ?? false), [false]);
+    checkWire(srv, false);
+  });
+}
+
+test("a server that answers frame mode 0 to the offer keeps the transport sealed", async () => {
+  const { srv, ws } = setup({}, false, "wss");
+  srv.record = true;
+  srv.frameMode = 0;
+  const got = collect(ws);
+  await ws.opened;
+  assert.equal(ws.plainInTLS, false);
+  ws.send("sealed anyway");
+  await until(() => got.length === 1, "echo");
+  assert.deepEqual(srv.hellos.map((h) => h.plainInTLS), [true]);
+  checkWire(srv, false);
+});
+
+for (const [name, scheme, tamper] of [
+  ["a 33-byte payload to a hello without PLAIN_IN_TLS", "ws", (p: Uint8Array) => Uint8Array.of(...p, 0)],
+  ["a 32-byte payload to a hello with PLAIN_IN_TLS", "wss", (p: Uint8Array) => p.subarray(0, 32)],
+  ["frame mode 2", "wss", (p: Uint8Array) => Uint8Array.of(...p.subarray(0, 32), 2)],
+  ["frame mode 255", "wss", (p: Uint8Array) => Uint8Array.of(...p.subarray(0, 32), 255)],
+] as const) {
+  test(`server hello with ${name} is a protocol error (1002)`, async () => {
+    const { srv, ws } = setup({}, false, scheme);
+    srv.tamperPayload = tamper;
+    let opened = false;
+    ws.addEventListener("open", () => (opened = true));
+    const ev = await closed(ws);
+    assert.equal(ev.code, 1002, ev.reason);
+    assert.equal(opened, false);
+    assert.equal(srv.handshakes, 1, "a protocol error is final");
+  });
+}
+
+test("the frame mode is decided per transport: wss:// plain, a resume over ws:// sealed, then plain again", async () => {
+  const base = `fake/${++n}`;
+  const srv = new TestServer(`wss://${base}`);
+  FakeWebSocket.nets.set(`ws://${base}`, srv);
+  srv.record = true;
+  const schemes = ["wss", "ws", "wss"];
+  let calls = 0;
+  const ws = connect(() => `${schemes[Math.min(calls++, schemes.length - 1)]}://${base}`, {
+    WebSocket: FakeWebSocket as unknown as ConnectOptions["WebSocket"], lifecycle: false, backoff: { initialDelay: 5, maxDelay: 20 },
+  });
+  open.push(ws);
+  const got = collect(ws);
+  const modes: boolean[] = [];
+  const note = () => void modes.push(ws.plainInTLS);
+  ws.addEventListener("open", note);
+  ws.addEventListener("resumed", note);
+  await ws.opened;
+  for (let i = 0; i < 3; i++) {
+    ws.send(`message ${i}`);
+    await until(() => got.length === i + 1, `echo ${i}`);
+    if (i < 2) {
+      const r = new Promise((res) => ws.addEventListener("resumed", res, { once: true }));
+      srv.cutAll();
+      await r;
+    }
+  }
+  assert.deepEqual(got, ["message 0", "message 1", "message 2"]);
+  assert.deepEqual(modes, [true, false, true]);
+  assert.deepEqual(srv.hellos.map((h) => [h.sessionId !== undefined, h.plainInTLS ?? false]), [[false, true], [true, false], [true, true]]);
+  for (const conn of [1, 2, 3]) {
+    const plain = conn !== 2;
+    for (const w of srv.wire.filter((x) => x.conn === conn)) {
+      const sealed = !plain || w.frame[0] === 0x10;
+      assert.equal(w.msg.length, w.frame.length + (sealed ? TAG_LEN : 0), `transport ${conn} ${w.dir} 0x${w.frame[0]!.toString(16)}`);
+    }
+  }
+  ws.close();
+  await closed(ws);
 });

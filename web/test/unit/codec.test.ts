@@ -65,7 +65,7 @@ test("random garbage never throws anything but ProtocolError", () => {
     const b = new Uint8Array(Math.floor(rnd() * 40));
     for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
     if (b.length > 0 && rnd() < 0.7) b[0] = 0x10 + Math.floor(rnd() * 6);
-    for (const dec of [decodeFrame, (x: Uint8Array) => decodeHelloHeader(x), decodeServerPayload, decodeRefuse]) {
+    for (const dec of [decodeFrame, (x: Uint8Array) => decodeHelloHeader(x), (x: Uint8Array) => decodeServerPayload(x), (x: Uint8Array) => decodeServerPayload(x, true), decodeRefuse]) {
       try {
         dec(b);
       } catch (e) {
@@ -94,7 +94,42 @@ test("client hello header round-trips, new and resume", () => {
   assert.equal(d.headerLen, 21);
   assert.equal(d.noise.length, 60);
   for (let k = 0; k < 21 + 32; k++) assert.throws(() => decodeHelloHeader(full.subarray(0, k)), ProtocolError);
-  assert.throws(() => decodeHelloHeader(fromHex("0101020102" + "00".repeat(40))), ProtocolError, "reserved flag");
+  for (const flags of ["04", "08", "80", "07"]) {
+    assert.throws(() => decodeHelloHeader(fromHex("01010201" + flags + "00".repeat(40))), ProtocolError, `reserved flag ${flags}`);
+  }
+});
+
+test("client hello header: PLAIN_IN_TLS is flag bit 1, NN only (§4.1)", () => {
+  assert.equal(toHex(encodeHelloHeader({ version: 1, suite: 2, pattern: 1, plainInTLS: true })), "0101020102");
+  assert.equal(toHex(encodeHelloHeader({ version: 1, suite: 2, pattern: 1, plainInTLS: false })), "0101020100");
+  const id = fromHex("00112233445566778899aabbccddeeff");
+  const r = encodeHelloHeader({ version: 1, suite: 1, pattern: 1, sessionId: id, plainInTLS: true });
+  assert.equal(toHex(r.subarray(0, 5)), "0101010103", "RESUME | PLAIN_IN_TLS");
+  assert.deepEqual(decodeHelloHeader(new Uint8Array([...r, ...new Uint8Array(32)])).header, { version: 1, suite: 1, pattern: 1, sessionId: id, plainInTLS: true });
+  assert.deepEqual(decodeHelloHeader(fromHex("0101020102" + "00".repeat(32))).header, { version: 1, suite: 2, pattern: 1, plainInTLS: true });
+  assert.throws(() => encodeHelloHeader({ version: 1, suite: 2, pattern: 2, plainInTLS: true }), RangeError);
+  assert.throws(() => decodeHelloHeader(fromHex("0101020202" + "00".repeat(32))), ProtocolError, "PLAIN_IN_TLS with NK");
+  assert.throws(() => decodeHelloHeader(fromHex("0101020203" + "00".repeat(48))), ProtocolError, "PLAIN_IN_TLS with NK on resume");
+});
+
+test("server payload: 33 bytes with the frame mode exactly when the hello had PLAIN_IN_TLS (§4.2)", () => {
+  const sp = { sessionId: new Uint8Array(16).fill(3), delivered: 77, window: 1 << 20, ttl: 120 };
+  for (const frameMode of [0, 1]) {
+    const b = encodeServerPayload({ ...sp, frameMode });
+    assert.equal(b.length, 33);
+    assert.equal(b[32], frameMode);
+    assert.deepEqual(b.subarray(0, 32), encodeServerPayload(sp));
+    assert.deepEqual(decodeServerPayload(b, true), { ...sp, frameMode });
+    assert.throws(() => decodeServerPayload(b, false), ProtocolError, "33 bytes without the flag");
+    assert.throws(() => decodeServerPayload(b), ProtocolError, "33 bytes, flag defaults to off");
+    for (let k = 0; k < 33; k++) assert.throws(() => decodeServerPayload(b.subarray(0, k), true), ProtocolError, `truncated to ${k}`);
+    assert.throws(() => decodeServerPayload(Uint8Array.of(...b, 0), true), ProtocolError, "34 bytes");
+  }
+  assert.throws(() => decodeServerPayload(encodeServerPayload(sp), true), ProtocolError, "32 bytes with the flag");
+  for (const mode of [2, 3, 0x80, 0xff]) {
+    assert.throws(() => decodeServerPayload(encodeServerPayload({ ...sp, frameMode: mode }), true), ProtocolError, `mode ${mode}`);
+  }
+  assert.equal(decodeServerPayload(encodeServerPayload(sp)).frameMode, undefined);
 });
 
 test("hello and server payloads round-trip and check windows", () => {
