@@ -68,6 +68,7 @@ type config struct {
 	MaxSessions      int
 	MaxSessionsPerIP int
 	MaxMessageSize   int
+	AlwaysSeal       bool
 
 	Routes              stringList
 	StreamRoute         string
@@ -110,7 +111,7 @@ var flagGroups = []flagGroup{
 	{"TLS and HTTP", []string{"tls-handshake-timeout", "read-header-timeout", "idle-timeout"}},
 	{"Certificates", []string{"tls", "cert", "key", "cert-poll-interval", "dev-names", "acme-domains", "acme-email", "acme-ca", "acme-ca-root",
 		"acme-disable-http01", "acme-disable-tlsalpn01", "acme-on-demand-allow", "acme-on-demand-ask"}},
-	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size"}},
+	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size", "always-seal"}},
 	{"Routes and upstreams", []string{"route", "stream-route", "origin", "upstream-dial-timeout", "bridge-buffer"}},
 	{"Legacy protocol", []string{"legacy", "legacy-encrypt", "legacy-resend-buffer", "legacy-reconnect-wait", "legacy-route", "legacy-ws-path"}},
 	{"Operations", []string{"drain-timeout", "debug-listen"}},
@@ -176,6 +177,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.IntVar(&c.MaxSessions, "max-sessions", resume.DefaultMaxSessions, "most sessions (handshakes included)")
 	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", resume.DefaultMaxSessionsPerIP, "most sessions per client IP")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", resume.DefaultMaxMessageSize, "largest message in `BYTES` a session assembles")
+	fs.BoolVar(&c.AlwaysSeal, "always-seal", false, "seal every session frame with the session's AEAD even inside TLS (default: unpinned clients inside TLS 1.3 rely on TLS alone, docs/protocol.md §5.7)")
 
 	c.Routes = newStringList(oneItem, wsbridge.DefaultRouteSpec)
 	fs.Var(&c.Routes, "route", "`/PATH=UPSTREAM` (tcp://host:port, unix:///path, ws://, wss://, builtin:echo; ?proxy=v1|v2 sends a PROXY header to tcp/unix); repeatable; replaces the default")

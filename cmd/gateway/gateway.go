@@ -151,6 +151,7 @@ func newGateway(ctx context.Context, cfg *config, log *slog.Logger) (_ *gateway,
 		MaxSessions:      cfg.MaxSessions,
 		MaxSessionsPerIP: cfg.MaxSessionsPerIP,
 		MaxMessageSize:   cfg.MaxMessageSize,
+		AlwaysSeal:       cfg.AlwaysSeal,
 		Logger:           log,
 		Registerer:       g.reg,
 	}); err != nil {

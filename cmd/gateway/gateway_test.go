@@ -241,3 +241,43 @@ func TestOriginAllowlist(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameModes checks which transports of the real gateway use
+// plain-in-TLS frames (docs/protocol.md §5.7): unpinned sessions over wss://
+// and tls:// do, pinned ones and plain ws:// and tcp:// seal, and
+// -always-seal seals everything. Each session echoes a message, so a mode
+// the two ends disagreed on would fail the round trip.
+func TestFrameModes(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		plain int // server-side plain-in-TLS transports out of 8
+	}{{nil, 2}, {[]string{"-always-seal"}, 0}} {
+		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {
+			g := newTestGateway(t, append([]string{"-sniff-timeout=50s"}, tc.args...)...)
+			pool := g.pool(t)
+			for _, scheme := range []string{"ws", "wss", "tcp", "tls"} {
+				for _, key := range []string{"", g.key.PublicString()} {
+					u := g.url(scheme, "/stream")
+					if scheme == "tcp" || scheme == "tls" {
+						u = g.url(scheme, "")
+					}
+					c, err := resume.Dial(testCtx(t), u, dialOpts(pool, key))
+					if err != nil {
+						t.Fatalf("%s (pinned %v): %v", scheme, key != "", err)
+					}
+					if err := echoRoundTrip(testCtx(t), c, []byte("mode check over "+scheme)); err != nil {
+						t.Errorf("%s (pinned %v): %v", scheme, key != "", err)
+					}
+					c.Close()
+				}
+			}
+			_, body := get(t, g.url("http", "/metrics"), nil)
+			for frames, want := range map[string]int{"plain_in_tls": tc.plain, "sealed": 8 - tc.plain} {
+				line := fmt.Sprintf(`dualgate_resume_transports_total{frames=%q,side="server"} %d`, frames, want)
+				if !strings.Contains(body, line+"\n") {
+					t.Errorf("metrics lack %s; have:\n%s", line, metricLines(body, "transports_total"))
+				}
+			}
+		})
+	}
+}
