@@ -23,9 +23,10 @@ type clientHooks struct {
 // dialOptions returns the resume client options of a run.
 func (b *bench) dialOptions(transport string, h *clientHooks) *resume.DialOptions {
 	o := &resume.DialOptions{
-		ServerKey: b.cfg.serverKey,
-		Suite:     resume.SuiteAESGCM,
-		Proxy:     "direct",
+		ServerKey:  b.cfg.serverKey,
+		Suite:      resume.SuiteAESGCM,
+		Proxy:      "direct",
+		AlwaysSeal: b.cfg.alwaysSeal,
 	}
 	if b.cfg.suite == "chacha" {
 		o.Suite = resume.SuiteChaChaPoly

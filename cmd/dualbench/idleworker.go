@@ -168,6 +168,9 @@ func startIdleWorker(b *bench, n, conns int) (*idleWorker, error) {
 	if cfg.serverKey != "" {
 		args = append(args, "-server-key", cfg.serverKey)
 	}
+	if cfg.alwaysSeal {
+		args = append(args, "-always-seal")
+	}
 	w := &idleWorker{ready: make(chan struct{}), exited: make(chan struct{})}
 	w.cmd = exec.Command(exe, args...)
 	w.cmd.Env = append(childEnv(), asMainEnv+"=1")

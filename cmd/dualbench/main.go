@@ -116,6 +116,7 @@ type cfgInfo struct {
 	Sources    int      `json:"sources"`
 	Suite      string   `json:"suite"`
 	Pattern    string   `json:"pattern"`
+	AlwaysSeal bool     `json:"always_seal,omitempty"`
 	Seed       uint64   `json:"seed"`
 	KillEvery  string   `json:"kill_every,omitempty"`
 	Stall      string   `json:"stall,omitempty"`
@@ -149,7 +150,7 @@ func execute(ctx context.Context, cfg *config, stderr io.Writer) (rep *report, e
 		Duration: cfg.duration.String(), Warmup: cfg.warmup.String(), Conns: cfg.conns, Sizes: cfg.sizes,
 		Transports: cfg.transports, Upstream: cfg.upstream, Rounds: cfg.rounds, Sessions: cfg.sessions,
 		Sources: cfg.sources, Suite: cfg.suite, Pattern: "NN", Seed: cfg.seed, Flags: cfg.gatewayFlags,
-		Rate: cfg.rate,
+		Rate: cfg.rate, AlwaysSeal: cfg.alwaysSeal,
 	}}
 	rep.Date = rep.started.UTC().Format(time.RFC3339)
 	if cfg.scenario == "resume" || cfg.scenario == "chaos" {

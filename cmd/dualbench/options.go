@@ -32,6 +32,7 @@ type config struct {
 	caFile       string   // CA of the gateway's wss certificate ("" = the dev CA in the data dir)
 	serverKey    string   // pinned key (NK); "" = NN
 	pin          bool     // with -gateway: pin the started gateway's key (NK)
+	alwaysSeal   bool     // the client seals every frame even inside TLS
 	suite        string   // aes | chacha
 
 	// Load.
@@ -147,6 +148,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.serverKey, "server-key", c.serverKey, "pin this gateway `key` (base64url) and use the NK pattern; default NN")
 	fs.BoolVar(&c.pin, "pin", c.pin, "with -gateway: pin the started gateway's key from its data directory (NK pattern)")
 	fs.StringVar(&c.suite, "suite", c.suite, "cipher `suite` the client proposes: aes or chacha")
+	fs.BoolVar(&c.alwaysSeal, "always-seal", c.alwaysSeal, "seal every frame with the session AEAD over wss too (default: an NN client offers plain-in-TLS frames, docs/protocol.md §5.7)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "measuring window (throughput, per run), run length (sessions, resume, chaos)")
 	fs.DurationVar(&c.warmup, "warmup", c.warmup, "unmeasured warm-up before each measuring window")
 	fs.IntVar(&c.conns, "conns", c.conns, "concurrent streams (throughput) or workers (sessions, idle)")

@@ -13,19 +13,15 @@ import { HOST, SERVER, launch, startServer, type Server } from "./harness.js";
 const webRoot = process.env.DUALGATE_WEB_ROOT ?? process.cwd();
 const results = path.join(webRoot, "test-results");
 let srv: Server;
-/** e2e is web/internal/e2eserver, which terminates TLS itself and answers plain-in-TLS offers (the server under test when SERVER is e2eserver). */
-let e2e: Server;
 let browser: { ctx: BrowserContext; close(): Promise<void> };
 
 before(async () => {
   srv = await startServer();
-  e2e = SERVER === "e2eserver" ? srv : await startServer({ server: "e2eserver" });
-  browser = await launch([...new Set([srv.spki, e2e.spki])].join(","));
+  browser = await launch(srv.spki);
 }, { timeout: 300_000 });
 
 after(async () => {
   await browser?.close();
-  if (e2e !== srv) await e2e?.stop();
   await srv?.stop();
 });
 
@@ -145,8 +141,8 @@ function assertModes(r: EchoResult, want: boolean): void {
   assert.deepEqual(r.plain, r.plain.map(() => want), `plainInTLS per transport: ${JSON.stringify(r.plain)}`);
 }
 
-test("https:// page over wss:// without a pinned key (e2eserver, TLS 1.3): plain-in-TLS frames on every transport, 4 MiB echo byte for byte with 12 cuts", { timeout: 600_000 }, async () => {
-  const page = await open(`https://127.0.0.1:${e2e.port}/`);
+test(`https:// page over wss:// without a pinned key (${SERVER}, TLS 1.3): plain-in-TLS frames on every transport, 4 MiB echo byte for byte with 12 cuts`, { timeout: 600_000 }, async () => {
+  const page = await open(`https://127.0.0.1:${srv.port}/`);
   const size = 4 << 20;
   const r = await echoInPage(page, { size, cuts: 12, cipher: "auto" });
   console.log(`wss:// NN ${JSON.stringify(r)}`);
@@ -165,10 +161,10 @@ for (const [name, scheme, pin, alwaysSeal] of [
   ["https:// page, wss:// with alwaysSeal", "https", false, true],
   ["http:// page, ws:// without a pinned key (NN)", "http", false, false],
 ] as const) {
-  test(`${name} (e2eserver): every frame sealed, plainInTLS false; 1 MiB echo with 4 cuts`, { timeout: 300_000 }, async () => {
-    const page = await open(`${scheme}://${scheme === "https" ? "127.0.0.1" : HOST}:${e2e.port}/`);
+  test(`${name} (${SERVER}): every frame sealed, plainInTLS false; 1 MiB echo with 4 cuts`, { timeout: 300_000 }, async () => {
+    const page = await open(`${scheme}://${scheme === "https" ? "127.0.0.1" : HOST}:${srv.port}/`);
     const size = 1 << 20;
-    const r = await echoInPage(page, { key: pin ? e2e.key : undefined, size, cuts: 4, cipher: "auto", alwaysSeal });
+    const r = await echoInPage(page, { key: pin ? srv.key : undefined, size, cuts: 4, cipher: "auto", alwaysSeal });
     assert.equal(r.secure, scheme === "https");
     assert.equal(r.pattern, pin ? "NK" : "NN");
     assert.equal(r.got, size);
