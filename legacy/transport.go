@@ -255,7 +255,7 @@ func (c *Conn) deliver(t *transport, p []byte) bool {
 // the default 1 MiB ring. Conns that hide their socket (WebSocket) are left
 // alone: the operator sizes ResendBuffer for them.
 func limitSendBuffer(conn net.Conn, n int) {
-	for range 4 {
+	for range 8 {
 		if s, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
 			_ = s.SetWriteBuffer(n)
 			return

@@ -179,7 +179,7 @@ func (h *handshaker) handshake(raw net.Conn) {
 		return
 	}
 	client := listener.ClientAddr(raw)
-	tc := tls.Server(raw, h.cfg)
+	tc := tls.Server(newReadAhead(raw), h.cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.HandshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
