@@ -96,7 +96,8 @@ func deriveResumeSecret(h []byte) ([]byte, error) {
 // handshakeResult is what a completed handshake yields.
 type handshakeResult struct {
 	send, recv *noise.CipherState
-	hash       []byte // final handshake hash (channel binding)
+	suite      noise.CipherSuite // of send and recv
+	hash       []byte            // final handshake hash (channel binding)
 	// plain: frames after CONFIRM go without the AEAD (plain-in-TLS, §5.7).
 	plain bool
 }
@@ -149,7 +150,8 @@ func (c *clientHandshake) readServerHello(msg []byte) (serverPayload, handshakeR
 	if err != nil {
 		return p, res, &CloseError{Code: CloseProtocolError, Reason: err.Error()}
 	}
-	res = handshakeResult{send: cs1, recv: cs2, hash: append([]byte(nil), c.hs.ChannelBinding()...), plain: p.plain}
+	suite, _ := cipherSuite(c.hello.suite)
+	res = handshakeResult{send: cs1, recv: cs2, suite: suite, hash: append([]byte(nil), c.hs.ChannelBinding()...), plain: p.plain}
 	return p, res, nil
 }
 
@@ -191,7 +193,8 @@ func (s *serverHandshake) writeServerHello(p serverPayload) ([]byte, handshakeRe
 	if err != nil {
 		return nil, handshakeResult{}, fmt.Errorf("resume: noise: %w", err)
 	}
-	return msg, handshakeResult{send: cs2, recv: cs1, hash: append([]byte(nil), s.hs.ChannelBinding()...), plain: p.plain}, nil
+	suite, _ := cipherSuite(s.hello.suite)
+	return msg, handshakeResult{send: cs2, recv: cs1, suite: suite, hash: append([]byte(nil), s.hs.ChannelBinding()...), plain: p.plain}, nil
 }
 
 // sealFrame encrypts the plaintext frame pt into dst.

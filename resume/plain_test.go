@@ -232,7 +232,7 @@ func TestPlainFrameOnSealedTransport(t *testing.T) {
 	hello := clientHello{version: ProtocolVersion, suite: SuiteAESGCM, pattern: PatternNN, plain: true}
 	_, _, sres := runVectorHandshake(t, key, hello, helloPayload{window: DefaultWindow},
 		serverPayload{window: DefaultWindow, hasMode: true}, nil, "declined")
-	l := &link{recv: sres.recv, plain: sres.plain}
+	l := &link{recv: newSheddingCipher(sres.suite, sres.recv), plain: sres.plain}
 	if l.plain {
 		t.Fatal("declined offer gave a plain link")
 	}

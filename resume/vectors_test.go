@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/flynn/noise"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -107,16 +105,23 @@ func frameVec(name string, f frame) frameVector {
 		Code: int(f.code), Payload: hx(f.payload), Plaintext: hx(appendFrame(nil, &f))}
 }
 
-// sealVecs seals frames in order with cs and checks that the peer opens
-// them. With plain (a plain-in-TLS transport) every frame but CONFIRM is
-// the message itself, encoded as the link encodes it.
-func sealVecs(t testing.TB, send, recv *noise.CipherState, plain bool, names []string, fs []frame) []frameVector {
+// sealVecs seals frames in order with the sender's keys, as the link
+// encodes them, and checks that the peer opens them. With plain (a
+// plain-in-TLS transport) every frame but CONFIRM is the message itself.
+// The sender sheds its cipher state after every other frame, as a quiet
+// link does, so the vectors also check that a rebuilt state continues the
+// nonce sequence.
+func sealVecs(t testing.TB, sender, receiver handshakeResult, plain bool, names []string, fs []frame) []frameVector {
 	var out []frameVector
-	sender := &link{send: send, plain: plain}
+	recv := receiver.recv
+	l := &link{send: newSheddingCipher(sender.suite, sender.send), plain: plain}
 	for i, f := range fs {
+		if i%2 == 1 {
+			l.send.shed()
+		}
 		v := frameVec(names[i], f)
 		seal := !plain || f.typ == frameConfirm
-		ct, err := sender.encodeFrame(nil, appendFrame(nil, &f), seal)
+		ct, err := l.encodeFrame(nil, appendFrame(nil, &f), seal)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,8 +293,8 @@ func sessionVec(t testing.TB, server *Key, suite Suite, pat Pattern, offer, plai
 		{typ: frameAck, num: 17},
 		{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
 	}
-	first.ClientToServer = sealVecs(t, c1.send, s1.recv, plain, []string{"confirm", "data-fin", "data-text", "data-text-fin", "ping", "ack"}, c2s)
-	first.ServerToClient = sealVecs(t, s1.send, c1.recv, plain, []string{"data-fin", "pong", "ack", "close"}, s2c)
+	first.ClientToServer = sealVecs(t, c1, s1, plain, []string{"confirm", "data-fin", "data-text", "data-text-fin", "ping", "ack"}, c2s)
+	first.ServerToClient = sealVecs(t, s1, c1, plain, []string{"data-fin", "pong", "ack", "close"}, s2c)
 	sv.First = first
 	psk, err := deriveResumeSecret(c1.hash)
 	if err != nil {
@@ -303,12 +308,12 @@ func sessionVec(t testing.TB, server *Key, suite Suite, pat Pattern, offer, plai
 	// After the resume the server has delivered 5 bytes, the client 4:
 	// the client confirms 4 and retransmits the text message, the
 	// server retransmits from byte 4 of its binary message.
-	resumeV.ClientToServer = sealVecs(t, c2.send, s2.recv, plain, []string{"confirm", "data-text", "data-text-fin"}, []frame{
+	resumeV.ClientToServer = sealVecs(t, c2, s2, plain, []string{"confirm", "data-text", "data-text-fin"}, []frame{
 		{typ: frameConfirm, num: 4},
 		{typ: frameData, flags: flagText, num: 5, ack: 4, payload: []byte("h\u00e9llo ")},
 		{typ: frameData, flags: flagText | flagFIN, num: 12, ack: 4, payload: []byte("world")},
 	})
-	resumeV.ServerToClient = sealVecs(t, s2.send, c2.recv, plain, []string{"data-fin-retransmit", "close"}, []frame{
+	resumeV.ServerToClient = sealVecs(t, s2, c2, plain, []string{"data-fin-retransmit", "close"}, []frame{
 		{typ: frameData, flags: flagFIN, num: 4, ack: 17, payload: []byte("ome")},
 		{typ: frameClose, num: 7, code: CloseNormal, payload: []byte("bye")},
 	})
@@ -416,7 +421,7 @@ func TestVectorsDecode(t *testing.T) {
 					t.Fatalf("%s: c2s %s: %v", sv.Name, fv.Name, err)
 				}
 			}
-			server := &link{send: res.send, plain: res.plain}
+			server := &link{send: newSheddingCipher(res.suite, res.send), plain: res.plain}
 			for _, fv := range hv.ServerToClient {
 				ct, err := server.encodeFrame(nil, unhex(fv.Plaintext), !res.plain)
 				if err != nil || hx(ct) != fv.Ciphertext {

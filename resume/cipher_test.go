@@ -1,0 +1,67 @@
+package resume
+
+import (
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestQuietLinkShedsCiphers checks that both directions of an idle
+// session's transport drop their AEAD state once only control frames pass
+// (the pings of fastOpts, every 200 ms), and that the session works as
+// before afterwards, with states rebuilt from the kept keys and nonces.
+func TestQuietLinkShedsCiphers(t *testing.T) {
+	var shed sync.Map // *sheddingCipher → true
+	testHookShed = func(c *sheddingCipher) { shed.Store(c, true) }
+	t.Cleanup(func() { testHookShed = nil })
+
+	ts := newTestServer(t, nil)
+	c, err := Dial(ctxT(t), ts.wsURL(), fastDial(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := ts.acceptOne(t)
+	defer sc.Close()
+	roundTrip := func(msg string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(20 * time.Second))  //nolint:errcheck
+		sc.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, len(msg))
+		if _, err := io.ReadFull(sc, b); err != nil || string(b) != msg {
+			t.Fatalf("server read %q, %v", b, err)
+		}
+		if _, err := sc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != msg {
+			t.Fatalf("client read %q, %v", b, err)
+		}
+	}
+	roundTrip("before the quiet")
+
+	s := sc.s
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.mu.Lock()
+		l := s.link
+		s.mu.Unlock()
+		_, sent := shed.Load(&l.send)
+		_, recv := shed.Load(&l.recv)
+		if sent && recv {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s of pings the server link shed send=%v recv=%v", sent, recv)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 3 {
+		roundTrip("after the quiet " + string(rune('a'+i)))
+		time.Sleep(500 * time.Millisecond) // pings only: shed again
+	}
+}
