@@ -192,7 +192,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 		cl.m.handshake.Observe(time.Since(start).Seconds())
 	}
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
-	l := newLink(cl.ctx, s, t, res, 0)
+	lctx, lcancel := context.WithCancel(cl.ctx)
+	l := newLink(lctx, lcancel, s, t, res, 0)
 	s.mu.Lock()
 	l.confirm = true
 	s.attachLocked(l, 0, 0) //nolint:errcheck // always in range for a new session
@@ -344,7 +345,8 @@ func (cl *clientSide) resumeOnce(s *session) (*link, error) {
 		t.Close(CloseTransportDead, "") //nolint:errcheck
 		return nil, err
 	}
-	l := newLink(cl.ctx, s, t, res, counter)
+	lctx, lcancel := context.WithCancel(cl.ctx)
+	l := newLink(lctx, lcancel, s, t, res, counter)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {

@@ -47,8 +47,10 @@ type link struct {
 	lastSend atomic.Int64
 }
 
-func newLink(parent context.Context, s *session, t Transport, res handshakeResult, counter uint64) *link {
-	ctx, cancel := context.WithCancel(parent)
+// newLink returns the link of transport t; ctx is the transport's own
+// context and cancel ends it (the server's per-transport context; a child
+// of the client's), so a link costs no context of its own.
+func newLink(ctx context.Context, cancel context.CancelFunc, s *session, t Transport, res handshakeResult, counter uint64) *link {
 	s.cfg.m.transport(res.plain)
 	return &link{s: s, t: t, send: newSheddingCipher(res.suite, res.send), recv: newSheddingCipher(res.suite, res.recv), plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
 }

@@ -193,7 +193,7 @@ func (srv *Server) StartTransport(ctx context.Context, t Transport, info Transpo
 			done(err)
 		}
 	}
-	if err := srv.handshake(ctx, t, info, finish); err != nil {
+	if err := srv.handshake(ctx, cancel, t, info, finish); err != nil {
 		releaseTransportBuffers(t)
 		finish(err)
 	}
@@ -201,7 +201,8 @@ func (srv *Server) StartTransport(ctx context.Context, t Transport, info Transpo
 
 // handshake runs the handshake of StartTransport and, when it succeeds,
 // starts serving the transport, which ends with finish.
-func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInfo, finish func(error)) error {
+// ctx and cancel are the transport's; the link takes them over.
+func (srv *Server) handshake(ctx context.Context, cancel context.CancelFunc, t Transport, info TransportInfo, finish func(error)) error {
 	start := time.Now()
 	hctx, hcancel := context.WithTimeout(ctx, srv.opts.HandshakeTimeout)
 	defer hcancel()
@@ -231,9 +232,9 @@ func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInf
 		l *link
 	)
 	if hello.resume {
-		s, l, err = srv.resumeSession(ctx, hctx, t, hello, info)
+		s, l, err = srv.resumeSession(ctx, cancel, hctx, t, hello, info)
 	} else {
-		s, l, err = srv.newSession(ctx, hctx, t, hello, info)
+		s, l, err = srv.newSession(ctx, cancel, hctx, t, hello, info)
 	}
 	if err != nil {
 		return err

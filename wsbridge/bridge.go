@@ -178,9 +178,16 @@ func (b *Bridger) startTracked(ctx context.Context, s Session, done func(error))
 		br.drain()
 	}
 
-	// ctx ends with the caller's context or Close.
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(b.ctx, cancel)
+	// ctx ends with the caller's context or Close. A caller's context that
+	// never ends (Serve's) needs no context per bridge: b.ctx is that one,
+	// which saves an idle session a context, its registration and a map.
+	cancel, stop := context.CancelFunc(func() {}), func() bool { return true }
+	if ctx.Done() == nil {
+		ctx = b.ctx
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+		stop = context.AfterFunc(b.ctx, cancel)
+	}
 	var active prometheus.Gauge
 	finish := func(end string, err error) {
 		if active != nil {
