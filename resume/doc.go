@@ -20,6 +20,13 @@
 // resume message is useless, and a forged one never detaches the live
 // transport, because only a CONFIRM encrypted under the new keys does.
 //
+// Frames are sealed with the transport's keys, except on a transport whose
+// TLS 1.3 the server terminated itself (TransportInfo.TLSVersion) for an
+// unpinned client that verified the certificate: after the sealed CONFIRM
+// its frames rely on TLS alone, so each byte is encrypted once
+// (docs/protocol.md §5.7; DialOptions.AlwaysSeal and ServerOptions.AlwaysSeal
+// turn that off).
+//
 // # Delivery
 //
 // Each side keeps the bytes it sent until the peer acknowledges having
