@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/listener"
 	"github.com/dualgate/dualgate/sniff"
 )
@@ -56,23 +57,7 @@ func (tl *testListener) outcomes(tb testing.TB, outcome string) float64 {
 
 func counterValue(tb testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testenv.MetricValue(tb, reg, name, label, value)
 }
 
 // waitFor polls cond until it holds or the test deadline passes.

@@ -48,22 +48,10 @@ func newTestServer(tb testing.TB, opts *ServerOptions) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts.wg.Add(1)
-	go func() {
-		defer ts.wg.Done()
-		for {
-			c, err := ts.tcp.Accept()
-			if err != nil {
-				return
-			}
-			ts.wg.Add(1)
-			go func() {
-				defer ts.wg.Done()
-				ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-				ts.record(srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tcp", RemoteAddr: ap}))
-			}()
-		}
-	}()
+	serveAccepted(&ts.wg, ts.tcp, func(c net.Conn) {
+		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		ts.record(srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tcp", RemoteAddr: ap}))
+	})
 	// The WebSocket side is served as the gateway serves it: UpgradeWebSocket,
 	// then StartTransport (the handler returns; tls_test.go covers the
 	// coder/websocket adapter, WebSocketTransport).
@@ -81,6 +69,26 @@ func newTestServer(tb testing.TB, opts *ServerOptions) *testServer {
 	}))
 	tb.Cleanup(ts.close)
 	return ts
+}
+
+// serveAccepted accepts connections on ln until it is closed and runs
+// handle for each in its own goroutine; wg counts them all.
+func serveAccepted(wg *sync.WaitGroup, ln net.Listener, handle func(net.Conn)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				handle(c)
+			}()
+		}
+	}()
 }
 
 func (ts *testServer) record(err error) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/resume/resumetest"
 )
 
@@ -66,30 +67,18 @@ func newTLSTestServer(t *testing.T, alwaysSeal bool, maxVersion uint16) *tlsTest
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.wg.Add(1)
-	go func() {
-		defer ts.wg.Done()
-		for {
-			c, err := ts.tls.Accept()
-			if err != nil {
-				return
-			}
-			ts.wg.Add(1)
-			go func() {
-				defer ts.wg.Done()
-				tc := c.(*tls.Conn)
-				ctx, cancel := context.WithTimeout(context.Background(), o.HandshakeTimeout)
-				err := tc.HandshakeContext(ctx)
-				cancel()
-				if err != nil {
-					c.Close()
-					return
-				}
-				ts.srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tls", Secure: true, //nolint:errcheck
-					TLSVersion: tc.ConnectionState().Version})
-			}()
+	serveAccepted(&ts.wg, ts.tls, func(c net.Conn) {
+		tc := c.(*tls.Conn)
+		ctx, cancel := context.WithTimeout(context.Background(), o.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
+		ts.srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tls", Secure: true, //nolint:errcheck
+			TLSVersion: tc.ConnectionState().Version})
+	})
 	t.Cleanup(func() {
 		ts.srv.Close()
 		ts.tls.Close()
@@ -98,29 +87,6 @@ func newTLSTestServer(t *testing.T, alwaysSeal bool, maxVersion uint16) *tlsTest
 		ts.wg.Wait()
 	})
 	return ts
-}
-
-// counterValue returns the value of the counter name in reg whose labels
-// include label=value (label "" for a counter without labels of its own).
-func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if label == "" || l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestPlainInTLS runs sessions whose transports are cut repeatedly, over
@@ -207,13 +173,13 @@ func TestPlainInTLS(t *testing.T) {
 				t.Fatal("no transport was cut")
 			}
 			for side, reg := range map[string]*prometheus.Registry{"client": creg, "server": ts.reg} {
-				sealed := counterValue(t, reg, "dualgate_resume_transports_total", "frames", "sealed")
-				plain := counterValue(t, reg, "dualgate_resume_transports_total", "frames", "plain_in_tls")
+				sealed := testenv.MetricValue(t, reg, "dualgate_resume_transports_total", "frames", "sealed")
+				plain := testenv.MetricValue(t, reg, "dualgate_resume_transports_total", "frames", "plain_in_tls")
 				if tc.plain && (plain < 2 || sealed != 0) || !tc.plain && (sealed < 2 || plain != 0) {
 					t.Errorf("%s: %v sealed and %v plain-in-TLS transports; want all plain=%v (more than one)", side, sealed, plain, tc.plain)
 				}
 			}
-			if n := counterValue(t, ts.reg, "dualgate_resume_resumes_total", "", ""); n < 1 {
+			if n := testenv.MetricValue(t, ts.reg, "dualgate_resume_resumes_total"); n < 1 {
 				t.Errorf("%v resumes", n)
 			}
 		})

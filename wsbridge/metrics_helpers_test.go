@@ -9,48 +9,15 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"github.com/dualgate/dualgate/internal/testenv"
 )
 
 // metricValue returns the value of the counter or gauge name with the
 // given label pairs in reg (0 if absent).
 func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, met := range mf.GetMetric() {
-			if labelsMatch(met.GetLabel(), labels) {
-				switch {
-				case met.Counter != nil:
-					return met.Counter.GetValue()
-				case met.Gauge != nil:
-					return met.Gauge.GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
-func labelsMatch(have []*dto.LabelPair, want []string) bool {
-	for i := 0; i+1 < len(want); i += 2 {
-		found := false
-		for _, l := range have {
-			if l.GetName() == want[i] && l.GetValue() == want[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return testenv.MetricValue(t, reg, name, labels...)
 }
 
 // httptestWS starts a WebSocket upstream running fn per connection and
