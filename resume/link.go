@@ -2,10 +2,13 @@ package resume
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dualgate/dualgate/internal/rawio"
 )
 
 // link is one transport attached to a session, with its Noise keys. Its
@@ -375,6 +378,18 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 				l.recv.shed()
 			}
 			l.gotData = false
+			if pk, ok := pt.(parker); ok {
+				// No goroutine while idle: the process's poller runs the
+				// next readAvailable when the socket has something.
+				err := pk.park(func() { l.readAvailable(pt, end) })
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, rawio.ErrNoPark) {
+					end(err)
+					return
+				}
+			}
 			go l.parkRead(pt, end)
 			return
 		}
@@ -386,6 +401,12 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 			return
 		}
 	}
+}
+
+// parker is a pollTransport that can wait without a goroutine (wsConn on
+// Linux, internal/rawio.Reader.Park).
+type parker interface {
+	park(fn func()) error
 }
 
 // parkRead waits for the transport to become readable.

@@ -79,6 +79,8 @@ type wsConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	pmu       sync.Mutex // park against closeNow
+	closing   bool       // guarded by pmu
 }
 
 // wsReadBuf is the read storage: a pooled buffer held only while it has
@@ -191,6 +193,20 @@ func (t *wsConn) fillNow() error {
 // buffer, and reads what is there; or until ctx ends. Call it after
 // tryReadMessage said errWouldBlock.
 func (t *wsConn) waitReadable(ctx context.Context) error { return t.fill(ctx) }
+
+// park runs fn in a goroutine of its own once the socket has something to
+// report, with no goroutine waiting meanwhile (internal/rawio's epoll); or
+// at once when the transport is closed first. rawio.ErrNoPark: the caller
+// waits with waitReadable instead. Call it after tryReadMessage said
+// errWouldBlock.
+func (t *wsConn) park(fn func()) error {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if t.closing {
+		return net.ErrClosed
+	}
+	return t.raw.Park(fn)
+}
 
 func (t *wsConn) setReadDeadline(ctx context.Context) error {
 	dl, _ := ctx.Deadline()
@@ -582,6 +598,18 @@ func (t *wsConn) closeWith(code uint16, reason string) {
 }
 
 func (t *wsConn) closeNow() error {
-	t.closeOnce.Do(func() { t.closeErr = t.c.Close() })
+	t.closeOnce.Do(func() {
+		// A parked reader is not woken by the close (the socket just leaves
+		// the epoll set): hand it the end here.
+		t.pmu.Lock()
+		t.closing = true
+		t.pmu.Unlock()
+		if t.raw != nil {
+			if fn := t.raw.Cancel(); fn != nil {
+				go fn()
+			}
+		}
+		t.closeErr = t.c.Close()
+	})
 	return t.closeErr
 }

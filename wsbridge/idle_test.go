@@ -14,15 +14,16 @@ import (
 // TestIdleSessionGoroutines checks the idle-memory design
 // (docs/architecture.md, "What an idle session costs"): a connected, idle
 // session over ws:// bridged to a TCP upstream leaves on the gateway side
-// two goroutines, both parked in a raw read (internal/rawio), and none in
-// the HTTP server, the handler or a bridge loop; bridged to the built-in
-// echo it leaves one (the transport's).
+// one goroutine, parked in a raw read of the upstream (internal/rawio), and
+// none in the HTTP server, the handler or a bridge loop: the transport
+// waits in the process's epoll set (rawio.Reader.Park) with no goroutine.
+// Bridged to the built-in echo it leaves none.
 func TestIdleSessionGoroutines(t *testing.T) {
 	g := startGateway(t, []string{"/tcp=tcp://" + startTCPEcho(t), "/echo=builtin:echo"}, nil, nil)
 	for _, tt := range []struct {
 		route  string
 		parked int // per session
-	}{{"/tcp", 2}, {"/echo", 1}} {
+	}{{"/tcp", 1}, {"/echo", 0}} {
 		t.Run(tt.route, func(t *testing.T) { testIdleGoroutines(t, g, tt.route, tt.parked) })
 	}
 }

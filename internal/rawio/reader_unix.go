@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -28,6 +29,12 @@ type Reader struct {
 	n      int
 	errno  error
 	nowait bool // ReadNow: report EAGAIN instead of waiting
+
+	// Park (Linux): registered is owned by the parking goroutine; token,
+	// the pending Park's, is shared with Cancel and the poller.
+	registered bool
+	pmu        sync.Mutex
+	token      uint64
 }
 
 // New returns a Reader for c's socket, or nil when c has none that can be
