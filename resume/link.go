@@ -2,8 +2,8 @@ package resume
 
 import (
 	"context"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
