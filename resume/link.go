@@ -378,18 +378,6 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 				l.recv.shed()
 			}
 			l.gotData = false
-			if pk, ok := pt.(parker); ok {
-				// No goroutine while idle: the process's poller runs the
-				// next readAvailable when the socket has something.
-				err := pk.park(func() { l.readAvailable(pt, end) })
-				if err == nil {
-					return
-				}
-				if !errors.Is(err, rawio.ErrNoPark) {
-					end(err)
-					return
-				}
-			}
 			go l.parkRead(pt, end)
 			return
 		}
@@ -406,11 +394,38 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 // parker is a pollTransport that can wait without a goroutine (wsConn on
 // Linux, internal/rawio.Reader.Park).
 type parker interface {
+	// waitReadableUntil is waitReadable until dl: quiet when nothing came.
+	waitReadableUntil(dl time.Time) (quiet bool, err error)
+	// park runs fn in a goroutine of its own once the transport is
+	// readable (or closed); rawio.ErrNoPark where it cannot.
 	park(fn func()) error
 }
 
+// quietAfter is how long a parked reader waits in its goroutine (the
+// runtime's poller: cheap while bytes keep coming) before it hands the wait
+// to the process's epoll set and ends (no goroutine while idle).
+const quietAfter = time.Second
+
 // parkRead waits for the transport to become readable.
 func (l *link) parkRead(pt pollTransport, end func(error)) {
+	if pk, ok := pt.(parker); ok {
+		quiet, err := pk.waitReadableUntil(time.Now().Add(quietAfter))
+		if err != nil {
+			end(err)
+			return
+		}
+		if !quiet {
+			l.readAvailable(pt, end)
+			return
+		}
+		switch err := pk.park(func() { l.readAvailable(pt, end) }); {
+		case err == nil:
+			return
+		case !errors.Is(err, rawio.ErrNoPark):
+			end(err)
+			return
+		}
+	}
 	if err := pt.waitReadable(context.Background()); err != nil {
 		end(err)
 		return

@@ -22,6 +22,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -194,11 +195,37 @@ func (t *wsConn) fillNow() error {
 // tryReadMessage said errWouldBlock.
 func (t *wsConn) waitReadable(ctx context.Context) error { return t.fill(ctx) }
 
+// waitReadableUntil is waitReadable with the deadline dl: quiet (and no
+// error) when nothing arrived by then. The next tryReadMessage clears the
+// deadline.
+func (t *wsConn) waitReadableUntil(dl time.Time) (bool, error) {
+	if t.rb.bp != nil && t.rb.r == t.rb.w { // nothing unread: wait without a buffer
+		t.rb.Release()
+	}
+	if err := t.c.SetReadDeadline(dl); err != nil {
+		return false, err
+	}
+	t.rdl = dl
+	n, err := t.raw.Read(&t.rb)
+	t.rb.w += n
+	switch {
+	case n > 0 || err == nil:
+		return false, nil // an error with bytes is reported by the next call
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return true, nil
+	}
+	t.rb.Release()
+	if errors.Is(err, io.EOF) {
+		return false, io.ErrUnexpectedEOF // a WebSocket ends with a close frame
+	}
+	return false, err
+}
+
 // park runs fn in a goroutine of its own once the socket has something to
 // report, with no goroutine waiting meanwhile (internal/rawio's epoll); or
 // at once when the transport is closed first. rawio.ErrNoPark: the caller
 // waits with waitReadable instead. Call it after tryReadMessage said
-// errWouldBlock.
+// errWouldBlock, or waitReadableUntil said quiet.
 func (t *wsConn) park(fn func()) error {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
