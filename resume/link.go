@@ -348,7 +348,9 @@ func (l *link) routineRead() error {
 // routineRead would return. A pollTransport is read by a chain of
 // goroutines: one parked with a minimal stack while the transport is idle,
 // which reads what arrived and, when nothing is left, hands the wait to a
-// fresh one and ends (so that a deep stack is not kept while idle).
+// fresh one and ends (so that a deep stack is not kept while idle). After a
+// quiet second the waiting goroutine hands the wait to rawio's epoll set
+// and ends too (parkRead): an idle transport then costs no goroutine.
 func (l *link) serveReads(end func(error)) {
 	if pt, ok := l.t.(pollTransport); ok && pt.canPoll() {
 		// The parked reads wait without a context (no registration per

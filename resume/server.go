@@ -180,9 +180,9 @@ func (srv *Server) ServeTransport(ctx context.Context, t Transport, info Transpo
 // on t, returns, and serves the transport until it ends; then it calls done
 // (if not nil) once with the error ServeTransport would have returned. ctx
 // must outlive the transport (cancelling it ends the transport). A
-// WebSocket on a plain socket costs, while idle, one goroutine parked with
-// a minimal stack and no buffer; the caller's goroutine is free as soon as
-// StartTransport returns.
+// WebSocket on a plain socket costs, while idle, no buffer and, after its
+// first quiet second, no goroutine (on Linux); the caller's goroutine is
+// free as soon as StartTransport returns.
 func (srv *Server) StartTransport(ctx context.Context, t Transport, info TransportInfo, done func(error)) {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(srv.ctx, cancel)

@@ -40,7 +40,7 @@ type batchTransport interface {
 
 // pollTransport is a Transport that can wait for data without a buffer and
 // read without waiting (a WebSocket on a plain socket), so that an idle
-// transport costs only a goroutine parked with a minimal stack.
+// transport costs no buffer, and no goroutine once it parks (parker).
 type pollTransport interface {
 	Transport
 	canPoll() bool
