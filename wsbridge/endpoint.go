@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -135,6 +136,9 @@ func truncReason(s string) string {
 type streamEnd struct {
 	c  net.Conn
 	rr *rawio.Reader // reads without a buffer while idle; nil if c has no raw connection
+
+	pmu     sync.Mutex // park against closeConn
+	closing bool       // guarded by pmu
 }
 
 func newStreamEnd(c net.Conn) *streamEnd { return &streamEnd{c: c, rr: rawio.New(c)} }
@@ -161,10 +165,36 @@ func (e *streamEnd) closeWrite() error {
 	if cw, ok := e.c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
+	return e.closeConn()
+}
+
+func (e *streamEnd) close() error { return e.closeConn() }
+
+// closeConn closes the connection. A pump parked in rawio's epoll set is
+// not woken by the close (the socket just leaves the set): it is handed the
+// end here.
+func (e *streamEnd) closeConn() error {
+	e.pmu.Lock()
+	e.closing = true
+	e.pmu.Unlock()
+	if e.rr != nil {
+		if fn := e.rr.Cancel(); fn != nil {
+			go fn()
+		}
+	}
 	return e.c.Close()
 }
 
-func (e *streamEnd) close() error { return e.c.Close() }
+// park runs fn once the socket has something to report, with no goroutine
+// waiting (rawio.Reader.Park), or fails when the end is closed.
+func (e *streamEnd) park(fn func()) error {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if e.closing {
+		return net.ErrClosed
+	}
+	return e.rr.Park(fn)
+}
 
 // wsEnd is a ws or wss upstream.
 type wsEnd struct {
