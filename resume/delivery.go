@@ -29,7 +29,7 @@ func (s *session) write(ctx context.Context, p []byte, text bool) (int, error) {
 		room := int64(s.peerWindow) - int64(s.sq.end()-s.acked)
 		if room <= 0 {
 			s.sendWaiting = true
-			if err := s.waitLocked(ctx, s.sendWake, &s.writeDL); err != nil {
+			if err := s.waitLocked(ctx, wakeChan(&s.sendWake), &s.writeDL); err != nil {
 				s.endMessageLocked(off, text)
 				return off, err
 			}
@@ -104,7 +104,7 @@ func (s *session) read(ctx context.Context, p []byte) (int, error) {
 			return n, err
 		}
 		s.recvWaiting = true
-		if err := s.waitLocked(ctx, s.recvWake, &s.readDL); err != nil {
+		if err := s.waitLocked(ctx, wakeChan(&s.recvWake), &s.readDL); err != nil {
 			return 0, err
 		}
 	}
@@ -217,7 +217,7 @@ func (s *session) readMessageWait(ctx context.Context, dst []byte, wait bool) (M
 		err := errWouldBlock
 		if wait {
 			s.recvWaiting = true
-			err = s.waitLocked(ctx, s.recvWake, &s.readDL)
+			err = s.waitLocked(ctx, wakeChan(&s.recvWake), &s.readDL)
 		}
 		if err != nil {
 			if len(msg) > base { // delivered (and acknowledged) already: keep it

@@ -99,7 +99,7 @@ type session struct {
 	maxCounter  uint64 // largest resume counter seen (server) or used (client)
 	ttlTimer    *time.Timer
 	detachedAt  time.Time
-	recvWake    chan struct{}
+	recvWake    chan struct{} // made by the first waiter (wakeChan), nil after a wake
 	sendWake    chan struct{}
 	recvWaiting bool
 	sendWaiting bool
@@ -112,8 +112,17 @@ func newSession(cfg *sessionConfig, client bool) *session {
 	return &session{
 		cfg: cfg, client: client,
 		readMu: newCtxMutex(), writeMu: newCtxMutex(),
-		done: make(chan struct{}), recvWake: make(chan struct{}), sendWake: make(chan struct{}),
+		done: make(chan struct{}),
 	}
+}
+
+// wakeChan returns *ch, made when a waiter first needs it, so that an idle
+// session holds no wake channels. The caller holds s.mu.
+func wakeChan(ch *chan struct{}) <-chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
 }
 
 func (s *session) wakeRecvLocked() {
@@ -124,7 +133,7 @@ func (s *session) wakeRecvLocked() {
 	if s.recvWaiting {
 		s.recvWaiting = false
 		close(s.recvWake)
-		s.recvWake = make(chan struct{})
+		s.recvWake = nil
 	}
 }
 
@@ -132,7 +141,7 @@ func (s *session) wakeSendLocked() {
 	if s.sendWaiting {
 		s.sendWaiting = false
 		close(s.sendWake)
-		s.sendWake = make(chan struct{})
+		s.sendWake = nil
 	}
 }
 
@@ -257,6 +266,7 @@ func (s *session) attachLocked(l *link, peerDelivered, announced uint64) error {
 	s.link = l
 	if s.ttlTimer != nil {
 		s.ttlTimer.Stop()
+		s.ttlTimer = nil // an attached session holds no TTL timer
 	}
 	if s.err == nil {
 		s.setStateLocked(StateConnected)
