@@ -91,20 +91,16 @@ export function spkiHash(port: number): Promise<string> {
   });
 }
 
-/**
- * startServer builds and starts the server under test (or opts.server) on a
- * free port with a temporary data directory.
- */
-export async function startServer(opts: { detachedTTL?: string; window?: number; server?: typeof SERVER } = {}): Promise<Server> {
-  const kind = opts.server ?? SERVER;
+/** startServer builds and starts the server under test on a free port with a temporary data directory. */
+export async function startServer(opts: { detachedTTL?: string; window?: number } = {}): Promise<Server> {
   const tmp = mkdtempSync(path.join(tmpdir(), "dualgate-web-e2e-"));
-  const bin = build(kind, tmp);
+  const bin = build(SERVER, tmp);
   const ttl = opts.detachedTTL ?? "2m";
   let child: ChildProcess;
   let port: number;
   let keyFromStdout: string | undefined;
   const deadline = Date.now() + 60_000;
-  if (kind === "gateway") {
+  if (SERVER === "gateway") {
     port = await freePort();
     const args = ["-listen", `127.0.0.1:${port}`, "-data-dir", path.join(tmp, "data"), "-detached-ttl", ttl];
     if (opts.window) args.push("-window", String(opts.window));
@@ -134,13 +130,13 @@ export async function startServer(opts: { detachedTTL?: string; window?: number;
   // The demo page carries the key the server offers; both servers serve it.
   const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   const key = /<meta name="dualgate-server-key" content="([^"]*)">/.exec(page)?.[1] || keyFromStdout || "";
-  if (!key) throw new Error(`${kind} offers no server key on its demo page (web.Options.ServerKey)`);
+  if (!key) throw new Error(`${SERVER} offers no server key on its demo page (web.Options.ServerKey)`);
   // Chromium trusts certificates by the SHA-256 of their SubjectPublicKeyInfo:
   // the gateway's dev CA (certs/ dev mode keeps it in the data directory) and
   // the leaf it presents, which is also how the e2eserver's self-signed one is found.
   const hashes = [await spkiHash(port)];
   const ca = path.join(tmp, "data", "dev", "ca.pem");
-  if (kind === "gateway") {
+  if (SERVER === "gateway") {
     if (!existsSync(ca)) throw new Error(`the gateway wrote no dev CA at ${ca}`);
     hashes.unshift(spkiOf(new X509Certificate(readFileSync(ca))));
   }
