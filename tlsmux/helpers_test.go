@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dualgate/dualgate/internal/testenv"
 	"github.com/dualgate/dualgate/listener"
 	"github.com/dualgate/dualgate/listener/listenertest"
 	"github.com/dualgate/dualgate/sniff"
@@ -104,24 +105,7 @@ func testHandler() http.Handler {
 
 func (s *stack) counter(tb testing.TB, name, label, value string) float64 {
 	tb.Helper()
-	mfs, err := s.reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
+	return testenv.MetricValue(tb, s.reg, name, label, value)
 }
 
 func waitFor(tb testing.TB, what string, cond func() bool) {

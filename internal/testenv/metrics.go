@@ -7,7 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// MetricValue returns the value of the counter or gauge name in g whose
+// MetricValue returns the sum of the counters or gauges name in g whose
 // labels include the given name/value pairs (0 if there is none).
 func MetricValue(tb testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
 	tb.Helper()
@@ -15,23 +15,18 @@ func MetricValue(tb testing.TB, g prometheus.Gatherer, name string, labels ...st
 	if err != nil {
 		tb.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if !labelsInclude(m.GetLabel(), labels) {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
+			if labelsInclude(m.GetLabel(), labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 func labelsInclude(have []*dto.LabelPair, want []string) bool {
