@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -38,21 +39,9 @@ func TestTLSCarriers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tls", Secure: true})
-			}()
-		}
-	}()
+	serveAccepted(&wg, ln, func(c net.Conn) {
+		srv.ServeConn(context.Background(), c, TransportInfo{Route: "/tls", Secure: true}) //nolint:errcheck
+	})
 	defer func() { srv.Close(); ln.Close(); hs.CloseClientConnections(); wg.Wait() }()
 	pool := x509.NewCertPool()
 	pool.AddCert(hs.Certificate())
