@@ -52,26 +52,45 @@ func (d *deadline) wait() <-chan struct{} {
 	return d.ch
 }
 
-// ctxMutex is a mutex whose Lock respects a context and a deadline, for
-// user-facing calls that may block for long (Read, Write).
-type ctxMutex chan struct{}
+// ctxMutex is a mutex whose lock respects a context and a deadline, for
+// user-facing calls that may block for long (Read, Write). The zero value is
+// unlocked. A channel is made only while someone waits, so that an idle
+// session holds none.
+type ctxMutex struct {
+	mu   sync.Mutex
+	held bool
+	wake chan struct{} // closed by unlock; made by the first waiter
+}
 
-func newCtxMutex() ctxMutex { return make(chan struct{}, 1) }
-
-func (m ctxMutex) lock(ctx context.Context, dl *deadline) error {
-	select {
-	case m <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case m <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-dl.wait():
-		return errDeadline
+func (m *ctxMutex) lock(ctx context.Context, dl *deadline) error {
+	for {
+		m.mu.Lock()
+		if !m.held {
+			m.held = true
+			m.mu.Unlock()
+			return nil
+		}
+		if m.wake == nil {
+			m.wake = make(chan struct{})
+		}
+		wake := m.wake
+		m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-dl.wait():
+			return errDeadline
+		}
 	}
 }
 
-func (m ctxMutex) unlock() { <-m }
+func (m *ctxMutex) unlock() {
+	m.mu.Lock()
+	m.held = false
+	if m.wake != nil {
+		close(m.wake) // every waiter tries again; one wins
+		m.wake = nil
+	}
+	m.mu.Unlock()
+}

@@ -111,7 +111,6 @@ type session struct {
 func newSession(cfg *sessionConfig, client bool) *session {
 	return &session{
 		cfg: cfg, client: client,
-		readMu: newCtxMutex(), writeMu: newCtxMutex(),
 		done: make(chan struct{}),
 	}
 }
