@@ -281,7 +281,7 @@ func (cl *clientSide) reconnect(s *session) *link {
 			select {
 			case <-t.C:
 			case <-cl.ctx.Done():
-			case <-s.done:
+			case <-s.doneChan():
 			}
 			t.Stop()
 		}

@@ -114,10 +114,11 @@ func (c *Conn) CloseWithError(code CloseCode, reason string) error {
 	}
 	s.wakeRecvLocked()
 	s.wakeSendLocked()
+	done := s.doneLocked()
 	s.mu.Unlock()
 	t := time.NewTimer(s.cfg.closeTimeout)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-t.C:
 		s.mu.Lock()
 		if l := s.link; l != nil {
@@ -168,7 +169,7 @@ func (c *Conn) State() State {
 }
 
 // Done returns a channel closed when the session has ended.
-func (c *Conn) Done() <-chan struct{} { return c.s.done }
+func (c *Conn) Done() <-chan struct{} { return c.s.doneChan() }
 
 // Err returns why the session ended, or nil while it lives.
 func (c *Conn) Err() error {

@@ -337,7 +337,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	var err error
 	for _, s := range list {
 		select {
-		case <-s.done:
+		case <-s.doneChan():
 		case <-ctx.Done():
 			err = ctx.Err()
 		}

@@ -111,8 +111,24 @@ type session struct {
 func newSession(cfg *sessionConfig, client bool) *session {
 	return &session{
 		cfg: cfg, client: client,
-		done: make(chan struct{}),
 	}
+}
+
+// doneLocked returns the channel closed when the session ends, made on
+// first use so that a session nobody waits for holds none. The caller holds
+// s.mu.
+func (s *session) doneLocked() chan struct{} {
+	if s.done == nil {
+		s.done = make(chan struct{})
+	}
+	return s.done
+}
+
+// doneChan is doneLocked for a caller that does not hold s.mu.
+func (s *session) doneChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doneLocked()
 }
 
 // wakeChan returns *ch, made when a waiter first needs it, so that an idle
@@ -146,6 +162,7 @@ func (s *session) wakeSendLocked() {
 
 // waitLocked releases mu until ch is closed, ctx ends or the deadline passes.
 func (s *session) waitLocked(ctx context.Context, ch <-chan struct{}, dl *deadline) error {
+	done := s.doneLocked()
 	s.mu.Unlock()
 	defer s.mu.Lock()
 	select {
@@ -155,7 +172,7 @@ func (s *session) waitLocked(ctx context.Context, ch <-chan struct{}, dl *deadli
 		return ctx.Err()
 	case <-dl.wait():
 		return errDeadline
-	case <-s.done:
+	case <-done:
 		return nil
 	}
 }
@@ -207,7 +224,7 @@ func (s *session) endLocked(err error) {
 	}
 	s.sq.reset(s.sq.end())
 	s.smsgs = boundaries{}
-	close(s.done)
+	close(s.doneLocked())
 	s.wakeRecvLocked()
 	s.wakeSendLocked()
 	if l := s.link; l != nil {
