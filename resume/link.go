@@ -403,15 +403,10 @@ type parker interface {
 	park(fn func()) error
 }
 
-// quietAfter is how long a parked reader waits in its goroutine (the
-// runtime's poller: cheap while bytes keep coming) before it hands the wait
-// to the process's epoll set and ends (no goroutine while idle).
-const quietAfter = time.Second
-
 // parkRead waits for the transport to become readable.
 func (l *link) parkRead(pt pollTransport, end func(error)) {
 	if pk, ok := pt.(parker); ok {
-		quiet, err := pk.waitReadableUntil(time.Now().Add(quietAfter))
+		quiet, err := pk.waitReadableUntil(time.Now().Add(rawio.ParkAfter))
 		if err != nil {
 			end(err)
 			return

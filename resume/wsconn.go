@@ -207,18 +207,10 @@ func (t *wsConn) waitReadableUntil(dl time.Time) (bool, error) {
 	}
 	t.rdl = dl
 	n, err := t.raw.Read(&t.rb)
-	t.rb.w += n
-	switch {
-	case n > 0 || err == nil:
-		return false, nil // an error with bytes is reported by the next call
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		return true, nil
 	}
-	t.rb.Release()
-	if errors.Is(err, io.EOF) {
-		return false, io.ErrUnexpectedEOF // a WebSocket ends with a close frame
-	}
-	return false, err
+	return false, t.took(n, err)
 }
 
 // park runs fn in a goroutine of its own once the socket has something to
@@ -425,18 +417,22 @@ func (t *wsConn) fill(ctx context.Context) error {
 			return cerr
 		}
 	}
+	return t.took(n, err)
+}
+
+// took accounts for a read of n bytes into the read buffer that ended with
+// err: an error that came with bytes is reported by the next read; without
+// bytes the buffer goes back to its pool.
+func (t *wsConn) took(n int, err error) error {
 	t.rb.w += n
-	if err != nil {
-		if n > 0 {
-			return nil // the next call reports it again
-		}
-		t.rb.Release()
-		if errors.Is(err, io.EOF) {
-			return io.ErrUnexpectedEOF // a WebSocket ends with a close frame
-		}
-		return err
+	if err == nil || n > 0 {
+		return nil
 	}
-	return nil
+	t.rb.Release()
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF // a WebSocket ends with a close frame
+	}
+	return err
 }
 
 // peerClosed answers the peer's close frame and returns the error that ends

@@ -97,11 +97,6 @@ func (e *streamPoll) tryRead(lb *loopBuf) (MessageType, []byte, error) {
 	return MessageBinary, lb.get()[:n], err
 }
 
-// quietAfter is how long a pump waits for its upstream in a goroutine (the
-// runtime's poller: cheap while bytes keep coming) before it hands the wait
-// to rawio's epoll set (no goroutine while idle).
-const quietAfter = time.Second
-
 // notify parks a goroutine with a minimal stack and no buffer until the
 // socket has something, reads it into lb (a closed socket or a passed
 // deadline ends the wait too) and runs f, whose tryRead returns it. After a
@@ -109,7 +104,7 @@ const quietAfter = time.Second
 // f then runs when the socket has something, and its tryRead reads it.
 func (e *streamPoll) notify(lb *loopBuf, f func()) {
 	go func() {
-		e.c.SetReadDeadline(time.Now().Add(quietAfter)) //nolint:errcheck // a closed conn fails the read
+		e.c.SetReadDeadline(time.Now().Add(rawio.ParkAfter)) //nolint:errcheck // a closed conn fails the read
 		e.n, e.err = e.rr.Read(lb)
 		// Cleared in every case: a passed deadline would fail the pump's
 		// next ReadNow. (A deadline finishUpstream set goes too; it closes

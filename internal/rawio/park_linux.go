@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Park arranges for fn to run, in a goroutine of its own, once the socket
@@ -181,8 +182,12 @@ func (p *poller) loop() {
 	var fns []func()
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
-			n = 0 // cannot happen with valid arguments; look at the set again
+		if err != nil {
+			n = 0
+			if !errors.Is(err, syscall.EINTR) {
+				// Cannot happen with valid arguments; if it does, do not spin.
+				time.Sleep(time.Millisecond)
+			}
 		}
 		p.mu.Lock()
 		for i := range max(n, 0) {
