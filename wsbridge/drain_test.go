@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +140,56 @@ func TestEndToEndDetachedTTL(t *testing.T) {
 	waitFor(t, func() bool { return g.b.Active() == 0 }, "bridge ended")
 	if v := metricValue(t, g.reg, "dualgate_wsbridge_bridges_ended_total", "reason", "session_end"); v != 1 {
 		t.Fatalf("ended{session_end} = %v", v)
+	}
+}
+
+// TestDrainDetachedSessions drains sessions whose clients are away: each
+// one's close exchange can only end by the close timeout, and the sessions
+// wait for it side by side, not one after the other (which took n close
+// timeouts and so missed Drain's deadline: Drain then fell back to Close).
+func TestDrainDetachedSessions(t *testing.T) {
+	addr, results := startTCPSink(t)
+	const closeTimeout = time.Second
+	g := startGateway(t, []string{"/s=tcp://" + addr}, &resume.ServerOptions{CloseTimeout: closeTimeout, DetachedTTL: time.Minute}, nil)
+	proxy := resumetest.NewProxy(t, g.ws.Listener.Addr().String())
+	opts := g.dialOpts()
+	opts.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", proxy.Addr())
+	}
+	opts.CloseTimeout = 100 * time.Millisecond // the clients' own Close cannot complete either
+	var detached atomic.Int32
+	opts.OnStateChange = func(s resume.State) {
+		if s == resume.StateDetached {
+			detached.Add(1)
+		}
+	}
+	ctx := testCtx(t)
+	const n = 8
+	for i := range n {
+		c, err := resume.Dial(ctx, g.url(false, "/s"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		return metricValue(t, g.reg, "dualgate_wsbridge_bytes_total", "direction", "in") == n
+	}, "bytes delivered")
+	proxy.Close() // every client is away: no transport, no resume
+	waitFor(t, func() bool { return detached.Load() == n }, "clients detached")
+	// n close timeouts one after the other would be 8 s.
+	dctx, cancel := context.WithTimeout(ctx, n/2*closeTimeout)
+	defer cancel()
+	if err := g.b.Drain(dctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	for range n {
+		if r := <-results; r.err != nil || r.n != 1 {
+			t.Fatalf("upstream got %d bytes, err %v", r.n, r.err)
+		}
 	}
 }

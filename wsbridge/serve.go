@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -93,17 +94,21 @@ func (b *Bridger) Drain(ctx context.Context) error {
 		list = append(list, br)
 	}
 	b.state.Unlock()
+	// Side by side: a session whose client is away ends its close
+	// exchange only by the close timeout.
+	var drains sync.WaitGroup
 	for _, br := range list {
-		br.drain()
+		drains.Go(br.drain)
 	}
 	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
+	go func() { b.wg.Wait(); drains.Wait(); close(done) }()
 	select {
 	case <-done:
 		b.finish()
 		return nil
 	case <-ctx.Done():
 		b.Close()
+		waitBounded(done) //nolint:errcheck // Close reported what still runs
 		return fmt.Errorf("wsbridge: drain: %w", ctx.Err())
 	}
 }
