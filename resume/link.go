@@ -26,8 +26,11 @@ type link struct {
 	plain   bool
 	counter uint64 // resume counter of its handshake (0 for the first)
 	gotData bool   // reader-owned: DATA arrived since the reader last parked
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// ctx, when not nil, ends the link (the client's); cancel is called
+	// when the link shuts. A server's link has neither: its transport is
+	// closed by whoever ends it (the session, Close, StartTransport's ctx).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// guarded by s.mu
 	flushing        bool
@@ -50,9 +53,8 @@ type link struct {
 	lastSend atomic.Int64
 }
 
-// newLink returns the link of transport t; ctx is the transport's own
-// context and cancel ends it (the server's per-transport context; a child
-// of the client's), so a link costs no context of its own.
+// newLink returns the link of transport t. ctx and cancel may be nil (see
+// link.ctx).
 func newLink(ctx context.Context, cancel context.CancelFunc, s *session, t Transport, res handshakeResult, counter uint64) *link {
 	s.cfg.m.transport(res.plain)
 	return &link{s: s, t: t, send: newSheddingCipher(res.suite, res.send), recv: newSheddingCipher(res.suite, res.recv), plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
@@ -98,7 +100,9 @@ func (l *link) tick() {
 // shut closes the transport once, which unblocks its reader and flusher.
 func (l *link) shut(code CloseCode, reason string) {
 	l.shutOnce.Do(func() {
-		l.cancel()
+		if l.cancel != nil {
+			l.cancel()
+		}
 		l.t.Close(code, reason) //nolint:errcheck // nothing to do about it
 	})
 }
@@ -327,13 +331,21 @@ func (s *session) collectLocked(l *link, buf []byte, ends []int) ([]byte, int, b
 	return buf, len(ends), sentClose, final
 }
 
+// readCtx is the context of routineRead's reads.
+func (l *link) readCtx() context.Context {
+	if l.ctx != nil {
+		return l.ctx
+	}
+	return context.Background()
+}
+
 // routineRead reads and applies frames until the transport fails or the
 // session's close exchange completes. It runs on the goroutine that serves
 // the transport.
 func (l *link) routineRead() error {
 	defer releaseTransportBuffers(l.t)
 	for {
-		msg, err := l.t.ReadMessage(l.ctx)
+		msg, err := l.t.ReadMessage(l.readCtx())
 		if err != nil {
 			return err
 		}
@@ -356,7 +368,10 @@ func (l *link) serveReads(end func(error)) {
 		// The parked reads wait without a context (no registration per
 		// wait); the link's context ending closes the transport instead,
 		// which ends the wait.
-		unwatch := context.AfterFunc(l.ctx, func() { l.t.Close(CloseTransportDead, "") }) //nolint:errcheck
+		unwatch := func() bool { return true }
+		if l.ctx != nil {
+			unwatch = context.AfterFunc(l.ctx, func() { l.t.Close(CloseTransportDead, "") }) //nolint:errcheck
+		}
 		done := end
 		end = func(err error) {
 			unwatch()

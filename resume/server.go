@@ -184,16 +184,21 @@ func (srv *Server) ServeTransport(ctx context.Context, t Transport, info Transpo
 // first quiet second, no goroutine (on Linux); the caller's goroutine is
 // free as soon as StartTransport returns.
 func (srv *Server) StartTransport(ctx context.Context, t Transport, info TransportInfo, done func(error)) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(srv.ctx, cancel)
+	// ctx ending closes the transport: one registration, none for a ctx
+	// that cannot end. Close reaches a transport in its handshake through
+	// the handshake's context and a served one through its session, so a
+	// served transport costs no context of its own.
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { t.Close(CloseTransportDead, "") }) //nolint:errcheck
+	}
 	finish := func(err error) {
 		stop()
-		cancel()
 		if done != nil {
 			done(err)
 		}
 	}
-	if err := srv.handshake(ctx, cancel, t, info, finish); err != nil {
+	if err := srv.handshake(ctx, t, info, finish); err != nil {
 		releaseTransportBuffers(t)
 		finish(err)
 	}
@@ -201,11 +206,14 @@ func (srv *Server) StartTransport(ctx context.Context, t Transport, info Transpo
 
 // handshake runs the handshake of StartTransport and, when it succeeds,
 // starts serving the transport, which ends with finish.
-// ctx and cancel are the transport's; the link takes them over.
-func (srv *Server) handshake(ctx context.Context, cancel context.CancelFunc, t Transport, info TransportInfo, finish func(error)) error {
+func (srv *Server) handshake(ctx context.Context, t Transport, info TransportInfo, finish func(error)) error {
 	start := time.Now()
 	hctx, hcancel := context.WithTimeout(ctx, srv.opts.HandshakeTimeout)
-	defer hcancel()
+	stopClose := context.AfterFunc(srv.ctx, hcancel)
+	defer func() {
+		stopClose()
+		hcancel()
+	}()
 	msg, err := t.ReadMessage(hctx)
 	if err != nil {
 		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
@@ -232,13 +240,14 @@ func (srv *Server) handshake(ctx context.Context, cancel context.CancelFunc, t T
 		l *link
 	)
 	if hello.resume {
-		s, l, err = srv.resumeSession(ctx, cancel, hctx, t, hello, info)
+		s, l, err = srv.resumeSession(hctx, t, hello, info)
 	} else {
-		s, l, err = srv.newSession(ctx, cancel, hctx, t, hello, info)
+		s, l, err = srv.newSession(hctx, t, hello, info)
 	}
 	if err != nil {
 		return err
 	}
+	stopClose()
 	hcancel()
 	if srv.m != nil {
 		if hello.resume {

@@ -37,7 +37,7 @@ func readConfirm(ctx context.Context, t Transport, res handshakeResult) (uint64,
 	return f.num, nil
 }
 
-func (srv *Server) newSession(ctx context.Context, cancel context.CancelFunc, hctx context.Context, t Transport, hello clientHello, info TransportInfo) (*session, *link, error) {
+func (srv *Server) newSession(hctx context.Context, t Transport, hello clientHello, info TransportInfo) (*session, *link, error) {
 	ip := info.RemoteAddr.Addr().Unmap()
 	srv.mu.Lock()
 	switch {
@@ -116,7 +116,7 @@ func (srv *Server) newSession(ctx context.Context, cancel context.CancelFunc, hc
 		srv.closeHandshake(hctx, t, err)
 		return nil, nil, err
 	}
-	l := newLink(ctx, cancel, s, t, res, 0)
+	l := newLink(nil, nil, s, t, res, 0)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -156,7 +156,7 @@ func (srv *Server) closeHandshake(_ context.Context, t Transport, err error) {
 	t.Close(code, "") //nolint:errcheck
 }
 
-func (srv *Server) resumeSession(ctx context.Context, cancel context.CancelFunc, hctx context.Context, t Transport, hello clientHello, info TransportInfo) (*session, *link, error) {
+func (srv *Server) resumeSession(hctx context.Context, t Transport, hello clientHello, info TransportInfo) (*session, *link, error) {
 	srv.mu.Lock()
 	s := srv.sessions[hello.sessionID]
 	expired := srv.expired.has(hello.sessionID)
@@ -202,7 +202,7 @@ func (srv *Server) resumeSession(ctx context.Context, cancel context.CancelFunc,
 		srv.closeHandshake(hctx, t, err)
 		return nil, nil, err
 	}
-	l := newLink(ctx, cancel, s, t, res, hp.counter)
+	l := newLink(nil, nil, s, t, res, hp.counter)
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()

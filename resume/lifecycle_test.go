@@ -1,0 +1,158 @@
+package resume
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startTransportServer serves WebSocket transports with StartTransport,
+// each on a context of its own that the test can cancel; ended receives
+// the error of every transport's end.
+type startTransportServer struct {
+	srv   *Server
+	http  *httptest.Server
+	ended chan error
+
+	mu      sync.Mutex
+	cancels []context.CancelFunc
+}
+
+func newStartTransportServer(t *testing.T, opts *ServerOptions) *startTransportServer {
+	t.Helper()
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &startTransportServer{srv: srv, ended: make(chan error, 16)}
+	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr, err := UpgradeWebSocket(w, r)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.mu.Lock()
+		s.cancels = append(s.cancels, cancel)
+		s.mu.Unlock()
+		srv.StartTransport(ctx, tr, TransportInfo{Route: r.URL.Path}, func(err error) { s.ended <- err })
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		s.http.CloseClientConnections()
+		s.http.Close()
+		s.mu.Lock()
+		for _, c := range s.cancels {
+			c()
+		}
+		s.mu.Unlock()
+	})
+	return s
+}
+
+func (s *startTransportServer) url() string {
+	return "ws" + strings.TrimPrefix(s.http.URL, "http") + "/ws"
+}
+
+// cancelTransport cancels the context of the i-th transport served.
+func (s *startTransportServer) cancelTransport(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancels[i]()
+}
+
+func (s *startTransportServer) waitEnded(t *testing.T, what string) error {
+	t.Helper()
+	select {
+	case err := <-s.ended:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the transport did not end", what)
+	}
+	return nil
+}
+
+// TestStartTransportContext: cancelling the context given to StartTransport
+// ends that transport only (a served transport has no context of its own:
+// StartTransport watches the caller's); the session stays, and the client
+// resumes it on a new transport with every byte.
+func TestStartTransportContext(t *testing.T) {
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStartTransportServer(t, fastOpts(k))
+	do := fastDial("")
+	var detached atomic.Int32
+	do.OnStateChange = func(st State) {
+		if st == StateDetached {
+			detached.Add(1)
+		}
+	}
+	c, err := Dial(ctxT(t), s.url(), do)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := acceptWithin(t, s.srv)
+	defer sc.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))  //nolint:errcheck
+	sc.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+	if _, err := c.Write([]byte("one ")); err != nil {
+		t.Fatal(err)
+	}
+	s.cancelTransport(0)
+	if err := s.waitEnded(t, "after its context was cancelled"); err != nil {
+		t.Logf("transport ended with %v", err)
+	}
+	if _, err := c.Write([]byte("two")); err != nil { // on the resumed transport
+		t.Fatal(err)
+	}
+	got := make([]byte, len("one two"))
+	if _, err := io.ReadFull(sc, got); err != nil || string(got) != "one two" {
+		t.Fatalf("server read %q, %v", got, err)
+	}
+	if got := detached.Load(); got != 1 {
+		t.Fatalf("the client detached %d times, want 1", got)
+	}
+}
+
+// TestCloseEndsHandshake: Close ends a transport that is still in its
+// handshake (a client that never sends its hello) at once, not at the
+// handshake timeout.
+func TestCloseEndsHandshake(t *testing.T) {
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOpts(k)
+	opts.HandshakeTimeout = time.Minute
+	s := newStartTransportServer(t, opts)
+	conn, err := net.Dial("tcp", s.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A WebSocket upgrade, then silence.
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + Subprotocol + "\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	buf := make([]byte, 512)
+	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), " 101 ") {
+		t.Fatalf("upgrade: %q %v", buf[:n], err)
+	}
+	s.srv.Close()
+	if err := s.waitEnded(t, "after Close"); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("handshake ended with %v, want the end Close caused", err)
+	}
+}
