@@ -12,12 +12,30 @@ import (
 // (the pings of fastOpts, every 200 ms), and that the session works as
 // before afterwards, with states rebuilt from the kept keys and nonces.
 func TestQuietLinkShedsCiphers(t *testing.T) {
+	testQuietLinkSheds(t, 200*time.Millisecond)
+}
+
+// TestSilentLinkShedsCiphers is TestQuietLinkShedsCiphers without pings:
+// after DATA both ways nothing passes, and the server's link sheds both
+// directions once its reader has waited rawio.ParkAfter.
+func TestSilentLinkShedsCiphers(t *testing.T) {
+	testQuietLinkSheds(t, time.Minute)
+}
+
+func testQuietLinkSheds(t *testing.T, ping time.Duration) {
 	var shed sync.Map // *sheddingCipher → true
 	testHookShed = func(c *sheddingCipher) { shed.Store(c, true) }
 	t.Cleanup(func() { testHookShed = nil })
 
-	ts := newTestServer(t, nil)
-	c, err := Dial(ctxT(t), ts.wsURL(), fastDial(""))
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	so, do := fastOpts(k), fastDial("")
+	so.PingInterval, do.PingInterval = ping, ping
+	so.DeadTimeout, do.DeadTimeout = 10*ping, 10*ping
+	ts := newTestServer(t, so)
+	c, err := Dial(ctxT(t), ts.wsURL(), do)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +74,7 @@ func TestQuietLinkShedsCiphers(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s of pings the server link shed send=%v recv=%v", sent, recv)
+			t.Fatalf("after 20 s the server link shed send=%v recv=%v", sent, recv)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -418,6 +418,20 @@ type parker interface {
 	park(fn func()) error
 }
 
+// shedQuiet drops both directions' AEAD states once the transport has been
+// quiet for rawio.ParkAfter, whatever the last frames were: the reader owns
+// recv, and send belongs to the flusher, which does not run while s.mu is
+// held with l.flushing false.
+func (l *link) shedQuiet() {
+	l.recv.shed()
+	s := l.s
+	s.mu.Lock()
+	if !l.flushing {
+		l.send.shed()
+	}
+	s.mu.Unlock()
+}
+
 // parkRead waits for the transport to become readable.
 func (l *link) parkRead(pt pollTransport, end func(error)) {
 	if pk, ok := pt.(parker); ok {
@@ -430,6 +444,7 @@ func (l *link) parkRead(pt pollTransport, end func(error)) {
 			l.readAvailable(pt, end)
 			return
 		}
+		l.shedQuiet()
 		switch err := pk.park(func() { l.readAvailable(pt, end) }); {
 		case err == nil:
 			return
