@@ -95,6 +95,54 @@ type bridge struct {
 	onDrain  func() // run (once) by drain while the loops run
 	c2uDone  bool   // the session-to-upstream loop ended first
 	u2cFirst bool   // the upstream-to-session loop ended first and acted
+
+	// The hard stop of a bridge running on the Bridger's own context
+	// (Serve's): Close runs it, found through state.active, so that such a
+	// bridge needs no registration with the context.
+	hardStop func()        // closes both ends; nil until armed
+	hardRan  bool          // hardStop ran or runs
+	hardDone chan struct{} // closed once hardStop returned (made when it starts)
+}
+
+// armHardStop makes stop the bridge's hard stop.
+func (br *bridge) armHardStop(stop func()) {
+	br.mu.Lock()
+	br.hardStop = stop
+	br.mu.Unlock()
+}
+
+// hardStopNow runs the armed hard stop unless it ran or was disarmed.
+func (br *bridge) hardStopNow() {
+	br.mu.Lock()
+	stop := br.hardStop
+	if stop == nil || br.hardRan {
+		br.mu.Unlock()
+		return
+	}
+	br.hardRan = true
+	br.hardDone = make(chan struct{})
+	br.mu.Unlock()
+	defer close(br.hardDone)
+	stop()
+}
+
+// disarmHardStop keeps the hard stop from running; it reports false when
+// the stop ran or runs (like the stop function of context.AfterFunc).
+func (br *bridge) disarmHardStop() bool {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	br.hardStop = nil
+	return !br.hardRan
+}
+
+// waitHardStop waits for a hard stop that ran or runs to return.
+func (br *bridge) waitHardStop() {
+	br.mu.Lock()
+	done := br.hardDone
+	br.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // drain asks the bridge to go away cleanly: the session is closed with 1001
@@ -236,11 +284,10 @@ type bridgeRun struct {
 	route   string
 	in, out prometheus.Counter
 
-	u2c      chan loopResult // the upstream-to-session loop's result
-	loops    sync.WaitGroup  // the upstream-to-session loop
-	hard     func() bool     // stops the hard-stop AfterFunc
-	hardDone chan struct{}
-	finish   func(end string, err error)
+	u2c    chan loopResult // the upstream-to-session loop's result
+	loops  sync.WaitGroup  // the upstream-to-session loop
+	hard   func() bool     // disarms the hard stop; false when it ran or runs
+	finish func(end string, err error)
 }
 
 // run copies both ways until one side ends, then closes both in the order
@@ -250,14 +297,26 @@ type bridgeRun struct {
 // goroutine that saw the end.
 func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoint, route string, finish func(string, error)) {
 	r := &bridgeRun{b: b, ctx: ctx, br: br, se: se, up: up, route: route, finish: finish,
-		u2c: make(chan loopResult, 1), hardDone: make(chan struct{})}
+		u2c: make(chan loopResult, 1)}
 	// A hard stop (Close, or the caller's context) closes both ends, which
-	// unblocks both loops.
-	r.hard = context.AfterFunc(ctx, func() {
-		defer close(r.hardDone)
+	// unblocks both loops. On the Bridger's own context Close runs it;
+	// otherwise the context does.
+	br.armHardStop(func() {
 		up.close()
 		se.closeWithError(CloseGoingAway, "gateway is shutting down")
 	})
+	if ctx == b.ctx {
+		r.hard = br.disarmHardStop
+		if ctx.Err() != nil { // Close came before the stop was armed
+			go br.hardStopNow()
+		}
+	} else {
+		unregister := context.AfterFunc(ctx, br.hardStopNow)
+		r.hard = func() bool {
+			unregister()
+			return br.disarmHardStop()
+		}
+	}
 	// Towards a byte-stream upstream message boundaries do not matter: the
 	// session is read with Read into the loop's buffer.
 	if _, ok := up.(*streamEnd); ok {
@@ -308,7 +367,7 @@ func (r *bridgeRun) end(res loopResult) {
 	r.br.mu.Unlock()
 	r.loops.Wait()
 	if !r.hard() { // it ran or runs: wait, so no goroutine outlives the bridge
-		<-r.hardDone
+		r.br.waitHardStop()
 	}
 	r.finish(how, err)
 }

@@ -123,6 +123,13 @@ func (b *Bridger) Close() error {
 	b.state.closing = true
 	b.state.Unlock()
 	b.cancel()
+	// The bridges on b.ctx (Serve's) are stopped here; those on a caller's
+	// context, derived from b.ctx, by that context's end.
+	b.state.Lock()
+	for br := range b.state.active {
+		go br.hardStopNow()
+	}
+	b.state.Unlock()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
 	if err := waitBounded(done); err != nil {
