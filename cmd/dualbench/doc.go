@@ -44,6 +44,16 @@
 // baselines run in a child process of dualbench itself (the hidden
 // "baseline-server" subcommand) so that their CPU time is measured the same
 // way as the gateway's and they do not share the load generator's scheduler
-// and garbage collector. See docs/benchmarks.md for the results on the
-// development machine and how to reproduce them.
+// and garbage collector.
+//
+// dualbench runs its own side (the clients, the upstreams and the fault
+// proxies) with GOGC=400 (debug.SetGCPercent) unless the GOGC environment
+// variable is set: the generator shares the CPUs with the gateway, and every
+// cycle its collector spends is one the gateway does not get. It changes no
+// environment variable: the gateway and the baseline-server and idle-worker
+// children run with Go's default, or with the GOGC you set, which they
+// inherit. The report names dualbench's own setting (config.client_gogc).
+//
+// See docs/benchmarks.md for the results on the development machine and how
+// to reproduce them.
 package main
