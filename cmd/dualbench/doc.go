@@ -15,7 +15,8 @@
 //	            plain WebSocket bridge (coder/websocket NetConn + io.Copy); MB/s, CPU
 //	            seconds per GB of the server process, and the ratios.
 //	sessions    new resumable sessions per second (handshake, upstream dial, one echo
-//	            round trip) with latency percentiles.
+//	            round trip) with latency percentiles; -baselines adds the WebSocket
+//	            bridge and, once per run, the bare TCP proxy: the machine's floor.
 //	idle        N idle resumable sessions (default 20,000) spread over 127.0.0.x source
 //	            addresses; gateway RSS growth per session.
 //	resume      kills transports of live sessions through per-session loopback fault

@@ -119,14 +119,19 @@ func TestSmokeThroughput(t *testing.T) {
 
 func TestSmokeSessions(t *testing.T) {
 	var res sessionsResult
-	smoke(t, &res, "sessions", "-duration", "1s", "-warmup", "200ms", "-conns", "2")
-	if len(res.Runs) != 1 {
-		t.Fatalf("runs %+v", res.Runs)
+	smoke(t, &res, "sessions", "-duration", "1s", "-warmup", "200ms", "-conns", "2", "-baselines")
+	want := []string{"gateway/ws", "ws-bridge/ws", "tcp-proxy/tcp"}
+	if len(res.Runs) != len(want) {
+		t.Fatalf("runs %+v, want %v", res.Runs, want)
 	}
-	r := res.Runs[0]
-	if r.System != "gateway" || r.Completed <= 0 || r.Failed != 0 || r.PerSecond <= 0 ||
-		r.FirstEcho.Count != int(r.Completed) || r.Dial.P99 <= 0 || r.FirstEcho.P50 < r.Dial.P50 {
-		t.Fatalf("run %+v", r)
+	for i, r := range res.Runs {
+		if r.System+"/"+r.Transport != want[i] || r.Completed <= 0 || r.Failed != 0 || r.PerSecond <= 0 ||
+			r.FirstEcho.Count != int(r.Completed) || r.Dial.P99 <= 0 || r.FirstEcho.P50 < r.Dial.P50 {
+			t.Fatalf("run %d (want %s): %+v", i, want[i], r)
+		}
+		if (r.System == "gateway") != (r.Target != "") {
+			t.Errorf("%s: target verdict %q", want[i], r.Target)
+		}
 	}
 }
 
