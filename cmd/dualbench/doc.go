@@ -21,7 +21,8 @@
 //	            addresses; gateway RSS growth per session.
 //	resume      kills transports of live sessions through per-session loopback fault
 //	            proxies; time from the new transport's dial to the first replayed DATA
-//	            message (p50, p90, p99) and bytes replayed.
+//	            message (p50, p90, p99), split into the gateway's own time and the
+//	            client's and proxy's, and bytes replayed.
 //	chaos       bounded soak with random transport drops; every byte is verified in both
 //	            directions (sequence-numbered pseudorandom data); exit status 1 on any
 //	            mismatch or loss.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +163,13 @@ func TestSmokeResume(t *testing.T) {
 	}
 	if res.DialToFirstData.P50 <= 0 || res.KillToFirstData.P50 < res.DialToFirstData.Min {
 		t.Fatalf("latencies %+v", res)
+	}
+	// Every sample splits into the gateway's time and the rest, both
+	// positive and adding up (checked per sample by the run).
+	g, c, d := res.GatewayTime, res.ClientProxyTime, res.DialToFirstData
+	if res.Unattributed != 0 || g.Count != res.Measured || c.Count != res.Measured ||
+		g.Min <= 0 || c.Min <= 0 || g.Max > d.Max || c.Max > d.Max || math.Abs(g.Mean+c.Mean-d.Mean) > 0.003 { // means rounded to µs
+		t.Fatalf("unattributed %d, gateway %+v, client + proxy %+v, dial → first DATA %+v", res.Unattributed, g, c, d)
 	}
 }
 
