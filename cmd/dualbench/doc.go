@@ -15,12 +15,14 @@
 //	            plain WebSocket bridge (coder/websocket NetConn + io.Copy); MB/s, CPU
 //	            seconds per GB of the server process, and the ratios.
 //	sessions    new resumable sessions per second (handshake, upstream dial, one echo
-//	            round trip) with latency percentiles.
+//	            round trip) with latency percentiles; -baselines adds the WebSocket
+//	            bridge and, once per run, the bare TCP proxy: the machine's floor.
 //	idle        N idle resumable sessions (default 20,000) spread over 127.0.0.x source
 //	            addresses; gateway RSS growth per session.
 //	resume      kills transports of live sessions through per-session loopback fault
 //	            proxies; time from the new transport's dial to the first replayed DATA
-//	            message (p50, p90, p99) and bytes replayed.
+//	            message (p50, p90, p99), split into the gateway's own time and the
+//	            client's and proxy's, and bytes replayed.
 //	chaos       bounded soak with random transport drops; every byte is verified in both
 //	            directions (sequence-numbered pseudorandom data); exit status 1 on any
 //	            mismatch or loss.
@@ -44,6 +46,16 @@
 // baselines run in a child process of dualbench itself (the hidden
 // "baseline-server" subcommand) so that their CPU time is measured the same
 // way as the gateway's and they do not share the load generator's scheduler
-// and garbage collector. See docs/benchmarks.md for the results on the
-// development machine and how to reproduce them.
+// and garbage collector.
+//
+// dualbench runs its own side (the clients, the upstreams and the fault
+// proxies) with GOGC=400 (debug.SetGCPercent) unless the GOGC environment
+// variable is set: the generator shares the CPUs with the gateway, and every
+// cycle its collector spends is one the gateway does not get. It changes no
+// environment variable: the gateway and the baseline-server and idle-worker
+// children run with Go's default, or with the GOGC you set, which they
+// inherit. The report names dualbench's own setting (config.client_gogc).
+//
+// See docs/benchmarks.md for the results on the development machine and how
+// to reproduce them.
 package main

@@ -13,11 +13,12 @@ import (
 // faultProxy puts one session's transports through an
 // internal/faultproxy.Proxy in front of the gateway, so kill can drop the
 // transport, and measures resumes on the wire: its Tap sees when the next
-// transport connects and when its first DATA message arrives from the
-// gateway. The stall before a kill is dualbench's own (faultproxy's Discard
-// would also drop the client's bytes and count nothing): the session dials
-// through dial, and a stalled connection reads and throws away what the
-// gateway sends. It is safe for concurrent use.
+// transport connects, its upgrade and handshake messages in both directions,
+// and when its first DATA message arrives from the gateway. The stall before
+// a kill is dualbench's own (faultproxy's Discard would also drop the
+// client's bytes and count nothing): the session dials through dial, and a
+// stalled connection reads and throws away what the gateway sends. It is
+// safe for concurrent use.
 type faultProxy struct {
 	*faultproxy.Proxy
 
@@ -47,6 +48,46 @@ type resumeSample struct {
 	// DialToData split at the server hello: the upgrade and the gateway's
 	// half of the handshake, then the client's CONFIRM and the replay.
 	DialToHello, HelloToData time.Duration
+	// Gateway is the gateway's own part of DialToData (resumeTimes.split)
+	// and ClientProxy the rest; both are valid only if Attributed.
+	Gateway, ClientProxy time.Duration
+	Attributed           bool
+}
+
+// resumeTimes are the instants of one new transport as the fault proxy sees
+// them: each is when the chunk carrying the byte passed the proxy (a
+// client → gateway chunk just before the proxy writes it to the gateway, a
+// gateway → client chunk just after the proxy read it). A message ends with
+// its last byte.
+type resumeTimes struct {
+	accepted         time.Time // the proxy accepted the TCP connection (before dialling the gateway)
+	requestEnd       time.Time // end of the client's upgrade request (GET)
+	responseStart    time.Time // first byte of the gateway's 101 response
+	clientHelloEnd   time.Time // end of the client's first WebSocket message
+	serverHelloStart time.Time // first byte of the gateway's first WebSocket message
+	serverHelloEnd   time.Time
+	confirmEnd       time.Time // end of the client's second message (CONFIRM)
+	dataStart        time.Time // first byte of the gateway's first DATA message
+	dataEnd          time.Time // its last byte: where DialToData ends
+}
+
+// split divides dataEnd − accepted into the gateway's own time, from the end
+// of each client message to the first byte of the gateway's answer —
+// (request → 101) + (client hello → server hello) + (CONFIRM → first DATA) —
+// and the rest: the client, the proxy and the loopback hops in between. Both
+// include the hops between the proxy and the gateway (the gateway's part
+// two per exchange). ok is false when an instant is missing or they are out
+// of order, so that the parts would not add up, or the gateway's part is 0.
+func (t *resumeTimes) split() (gateway, rest time.Duration, ok bool) {
+	chain := [...]time.Time{t.accepted, t.requestEnd, t.responseStart, t.clientHelloEnd,
+		t.serverHelloStart, t.confirmEnd, t.dataStart, t.dataEnd}
+	for i, x := range chain {
+		if x.IsZero() || i > 0 && x.Before(chain[i-1]) {
+			return 0, 0, false
+		}
+	}
+	gateway = t.responseStart.Sub(t.requestEnd) + t.serverHelloStart.Sub(t.clientHelloEnd) + t.dataStart.Sub(t.confirmEnd)
+	return gateway, t.dataEnd.Sub(t.accepted) - gateway, gateway > 0
 }
 
 // startFaultProxy listens on a fresh loopback port and forwards every
@@ -64,8 +105,8 @@ func startFaultProxy(target string, onSample func(resumeSample)) (*faultProxy, e
 // addr returns the address clients dial instead of the gateway.
 func (p *faultProxy) addr() string { return p.Addr() }
 
-// tap watches the WebSocket messages the gateway sends on a new link until
-// its first DATA message.
+// tap watches a new link in both directions until the gateway's first DATA
+// message on it.
 func (p *faultProxy) tap(info faultproxy.LinkInfo) faultproxy.TapFunc {
 	p.mu.Lock()
 	p.lastID = max(p.lastID, info.ID)
@@ -73,42 +114,93 @@ func (p *faultProxy) tap(info faultproxy.LinkInfo) faultproxy.TapFunc {
 		p.m.attempts++
 	}
 	p.mu.Unlock()
-	done := false
-	var helloAt time.Time
-	w := newWSWatcher(func(index, length int) {
-		if index == 1 {
-			helloAt = time.Now()
-		}
-		if done || index < 2 || length < minDataMessage {
-			return // the server hello, or ACK/PING/PONG
-		}
-		// A link's first DATA is all there is to see: a later kill drops
-		// this link, so only a newer one can be measured.
-		done = true
-		now := time.Now()
-		p.mu.Lock()
-		var s resumeSample
-		// Only a transport accepted after the kill counts: a killed one may
-		// still be handing over bytes it read before it was closed.
-		report := p.m.armed && info.ID > p.m.killID
-		if report {
-			s = resumeSample{DialToData: now.Sub(info.Accepted), KillToData: now.Sub(p.m.killedAt), Attempts: p.m.attempts,
-				DialToHello: helloAt.Sub(info.Accepted), HelloToData: now.Sub(helloAt)}
-			p.m.armed = false
-		}
-		p.mu.Unlock()
-		if report && p.onSample != nil {
-			p.onSample(s)
-		}
-	})
-	return func(d faultproxy.Direction, b []byte) bool {
-		if d != faultproxy.ToClient {
-			return false
-		}
-		// Not a WebSocket stream we understand, or the first DATA seen:
-		// stop watching; the link keeps relaying.
-		return w.feed(b) == nil && !done
+	l := &linkWatch{p: p, id: info.ID, t: resumeTimes{accepted: info.Accepted}}
+	l.toClient = newWSWatcher(false, l.fromGateway)
+	l.toGateway = newWSWatcher(true, l.fromClient)
+	return l.observe
+}
+
+// linkWatch follows one link of a fault proxy: the gateway's messages up to
+// the first DATA, and the client's up to CONFIRM. It is safe for concurrent
+// use (the two directions call observe concurrently).
+type linkWatch struct {
+	p  *faultProxy
+	id uint64
+
+	mu                  sync.Mutex
+	toClient, toGateway *wsWatcher
+	t                   resumeTimes
+	confirmed           bool          // CONFIRM seen: stop watching the client
+	done                bool          // first DATA seen: stop watching the gateway
+	sample              *resumeSample // to report once the lock is released
+}
+
+// observe is the link's faultproxy.TapFunc. A stream that is not a
+// WebSocket stream the watcher understands is no longer watched; the link
+// keeps relaying.
+func (l *linkWatch) observe(d faultproxy.Direction, b []byte) bool {
+	now := time.Now()
+	l.mu.Lock()
+	var more bool
+	if d == faultproxy.ToClient {
+		more = l.toClient.feed(b, now) == nil && !l.done
+	} else {
+		more = l.toGateway.feed(b, now) == nil && !l.confirmed
 	}
+	s := l.sample
+	l.sample = nil
+	l.mu.Unlock()
+	if s != nil && l.p.onSample != nil {
+		l.p.onSample(*s)
+	}
+	return more
+}
+
+// fromClient records the client's upgrade request, hello and CONFIRM. The
+// caller holds l.mu.
+func (l *linkWatch) fromClient(m wsMessage) {
+	switch m.index {
+	case 0:
+		l.t.requestEnd = m.end
+	case 1:
+		l.t.clientHelloEnd = m.end
+	case 2:
+		l.t.confirmEnd = m.end
+		l.confirmed = true
+	}
+}
+
+// fromGateway records the gateway's 101 response and server hello, and
+// measures the resume at its first DATA message. The caller holds l.mu.
+func (l *linkWatch) fromGateway(m wsMessage) {
+	switch {
+	case m.index == 0:
+		l.t.responseStart = m.start
+		return
+	case m.index == 1:
+		l.t.serverHelloStart, l.t.serverHelloEnd = m.start, m.end
+		return
+	case l.done || m.length < minDataMessage:
+		return // ACK/PING/PONG
+	}
+	// A link's first DATA is all there is to see: a later kill drops this
+	// link, so only a newer one can be measured.
+	l.done = true
+	l.t.dataStart, l.t.dataEnd = m.start, m.end
+	t := &l.t
+	p := l.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Only a transport accepted after the kill counts: a killed one may
+	// still be handing over bytes it read before it was closed.
+	if !p.m.armed || l.id <= p.m.killID {
+		return
+	}
+	s := &resumeSample{DialToData: t.dataEnd.Sub(t.accepted), KillToData: t.dataEnd.Sub(p.m.killedAt), Attempts: p.m.attempts,
+		DialToHello: t.serverHelloEnd.Sub(t.accepted), HelloToData: t.dataEnd.Sub(t.serverHelloEnd)}
+	s.Gateway, s.ClientProxy, s.Attributed = t.split()
+	p.m.armed = false
+	l.sample = s
 }
 
 // stallThenKill first throws away what the gateway sends on every live

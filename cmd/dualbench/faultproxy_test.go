@@ -15,9 +15,10 @@ import (
 	"github.com/dualgate/dualgate/internal/faultproxy"
 )
 
-// helloServer is a real WebSocket server that, like the gateway, first
-// sends an 81-byte "server hello", then a 25-byte message and then one
-// 100-byte "DATA" message per transport.
+// helloServer is a real WebSocket server that, like the gateway, reads a
+// "client hello", sends an 81-byte "server hello", reads a "CONFIRM" and
+// then sends a 25-byte message and one 100-byte "DATA" message per
+// transport.
 func helloServer(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -31,8 +32,16 @@ func helloServer(t *testing.T) string {
 		}
 		defer c.CloseNow()
 		ctx := r.Context()
-		for _, n := range []int{81, 25, 100} {
-			if c.Write(ctx, websocket.MessageBinary, make([]byte, n)) != nil {
+		for _, step := range []struct {
+			read  bool
+			write int
+		}{{true, 81}, {true, 25}, {false, 100}} {
+			if step.read {
+				if _, _, err := c.Read(ctx); err != nil {
+					return
+				}
+			}
+			if c.Write(ctx, websocket.MessageBinary, make([]byte, step.write)) != nil {
 				return
 			}
 		}
@@ -57,9 +66,15 @@ func TestFaultProxyMeasuresNextTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 3 {
-			if _, _, err := c.Read(ctx); err != nil {
+		// Client hello, server hello, CONFIRM, then ACK and DATA.
+		for _, step := range []struct{ write, reads int }{{100, 1}, {41, 2}} {
+			if err := c.Write(ctx, websocket.MessageBinary, make([]byte, step.write)); err != nil {
 				t.Fatal(err)
+			}
+			for range step.reads {
+				if _, _, err := c.Read(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		return c
@@ -94,6 +109,10 @@ func TestFaultProxyMeasuresNextTransport(t *testing.T) {
 	}
 	if s.DialToData <= 0 || s.DialToData > time.Since(killed) || s.KillToData < s.DialToData || s.Attempts != 1 {
 		t.Fatalf("sample %+v", s)
+	}
+	if !s.Attributed || s.Gateway <= 0 || s.ClientProxy <= 0 || s.Gateway+s.ClientProxy != s.DialToData ||
+		s.DialToHello+s.HelloToData != s.DialToData {
+		t.Fatalf("sample parts %+v", s)
 	}
 	if p.pending() {
 		t.Fatal("still pending after the sample")
@@ -202,5 +221,84 @@ func TestFaultProxyStallDropsGatewayBytes(t *testing.T) {
 	}
 	if st := p.Stats(); st.Faults[faultproxy.Drop] != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestResumeTimesSplit(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	inOrder := resumeTimes{accepted: ms(0), requestEnd: ms(1), responseStart: ms(3), clientHelloEnd: ms(4),
+		serverHelloStart: ms(8), serverHelloEnd: ms(8), confirmEnd: ms(9), dataStart: ms(13), dataEnd: ms(14)}
+	gw, rest, ok := inOrder.split()
+	if !ok || gw != 10*time.Millisecond || rest != 4*time.Millisecond {
+		t.Fatalf("in order: gateway %v, rest %v, %t; want 10ms, 4ms", gw, rest, ok)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*resumeTimes)
+	}{
+		{"no CONFIRM seen", func(r *resumeTimes) { r.confirmEnd = time.Time{} }},
+		{"no request seen", func(r *resumeTimes) { r.requestEnd = time.Time{} }},
+		{"DATA before CONFIRM", func(r *resumeTimes) { r.dataStart = ms(8) }},
+		{"client hello before the 101", func(r *resumeTimes) { r.clientHelloEnd = ms(2) }},
+		{"request before the accept", func(r *resumeTimes) { r.accepted = ms(2) }},
+		{"gateway time 0", func(r *resumeTimes) {
+			r.responseStart, r.serverHelloStart, r.dataStart = r.requestEnd, r.clientHelloEnd, r.confirmEnd
+		}},
+	} {
+		r := inOrder
+		c.edit(&r)
+		if gw, rest, ok := r.split(); ok {
+			t.Errorf("%s: split %v + %v", c.name, gw, rest)
+		}
+	}
+}
+
+// TestLinkWatch feeds a resume's both directions to a tap in the order the
+// proxy relays them, a byte at a time, and checks the sample and that each
+// direction stops being watched once it has shown what is measured.
+func TestLinkWatch(t *testing.T) {
+	var samples []resumeSample
+	p := &faultProxy{onSample: func(s resumeSample) { samples = append(samples, s) }, conns: map[*stallConn]struct{}{}}
+	p.m = measurement{seq: 1, armed: true, killedAt: time.Now()}
+	tap := p.tap(faultproxy.LinkInfo{ID: 1, Accepted: time.Now()})
+	key := testMaskKey
+	steps := []struct {
+		d     faultproxy.Direction
+		b     []byte
+		ended bool // the tap stops watching this direction after it
+	}{
+		{faultproxy.ToTarget, []byte(upgradeRequest), false},
+		{faultproxy.ToClient, []byte(upgradeResponse), false},
+		{faultproxy.ToTarget, wsFrame(true, 2, make([]byte, 100), key), false}, // client hello
+		{faultproxy.ToClient, wsFrame(true, 2, make([]byte, 81), nil), false},  // server hello
+		{faultproxy.ToTarget, wsFrame(true, 2, make([]byte, 41), key), true},   // CONFIRM
+		{faultproxy.ToClient, wsFrame(true, 2, make([]byte, 25), nil), false},  // ACK
+		{faultproxy.ToClient, wsFrame(true, 2, make([]byte, 60), nil), true},   // DATA
+	}
+	for i, st := range steps {
+		for j := range st.b {
+			time.Sleep(10 * time.Microsecond) // distinct instants
+			more := tap(st.d, st.b[j:j+1])
+			if last := j == len(st.b)-1; more != !(last && st.ended) {
+				t.Fatalf("step %d, byte %d: tap wants more: %t", i, j, more)
+			}
+		}
+	}
+	if len(samples) != 1 {
+		t.Fatalf("%d samples", len(samples))
+	}
+	s := samples[0]
+	if !s.Attributed || s.Gateway <= 0 || s.ClientProxy <= 0 || s.Gateway+s.ClientProxy != s.DialToData || p.pending() {
+		t.Fatalf("sample %+v", s)
+	}
+	// A link accepted before the kill is not measured.
+	p.m = measurement{seq: 2, armed: true, killedAt: time.Now(), killID: 2}
+	tap = p.tap(faultproxy.LinkInfo{ID: 2, Accepted: time.Now()})
+	for _, st := range steps {
+		tap(st.d, st.b)
+	}
+	if len(samples) != 1 || !p.pending() {
+		t.Fatalf("%d samples, pending %t", len(samples), p.pending())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -26,4 +27,30 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// gcPercent returns the GC percent in effect.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
+}
+
+func TestGeneratorGC(t *testing.T) {
+	before := gcPercent()
+	t.Setenv("GOGC", "")
+	got, restore := generatorGC()
+	during := gcPercent()
+	restore()
+	if got != "400" || during != generatorGCPercent || gcPercent() != before {
+		t.Fatalf("GOGC unset: reported %q, in effect %d, restored to %d (was %d)", got, during, gcPercent(), before)
+	}
+
+	t.Setenv("GOGC", "150") // as if the runtime had applied it at start-up
+	got, restore = generatorGC()
+	during = gcPercent()
+	restore()
+	if got != "150" || during != before {
+		t.Fatalf("GOGC=150: reported %q, GC percent %d (was %d)", got, during, before)
+	}
 }

@@ -58,6 +58,9 @@ type config struct {
 	json       bool
 	quiet      bool
 	cpuprofile string
+
+	// Not a flag: dualbench's own GOGC, set by run (generatorGC).
+	gogc string
 }
 
 // defaults returns the defaults of a scenario.

@@ -50,22 +50,33 @@ const targetSessionsPerSecond = 3000
 // maxErrorKinds bounds the distinct error strings a run keeps.
 const maxErrorKinds = 10
 
+// runSessions measures the gateway over each transport. With -baselines,
+// each transport adds the ws-bridge, and the run ends with
+// the bare TCP proxy once (its transport is "tcp" whatever -transport says):
+// connect, one echoed byte and close through a proxy to the same echo
+// upstream, the best this machine can do.
 func runSessions(ctx context.Context, b *bench, rep *report) (*sessionsResult, error) {
 	res := &sessionsResult{}
+	var systems []*system
+	if b.cfg.baselines {
+		if err := b.startBaselines(ctx); err != nil {
+			return res, err
+		}
+	}
 	for _, tr := range b.cfg.transports {
-		systems := []*system{b.gatewaySystem(tr)}
+		systems = append(systems, b.gatewaySystem(tr))
 		if b.cfg.baselines {
-			if err := b.startBaselines(ctx); err != nil {
-				return res, err
-			}
 			systems = append(systems, b.wsBridge(tr))
 		}
-		for _, sys := range systems {
-			r := measureSessions(ctx, b, sys)
-			res.Runs = append(res.Runs, r)
-			if r.Completed == 0 {
-				rep.Failures = append(rep.Failures, fmt.Sprintf("sessions: %s completed no session (errors %v)", sys.label(), r.Errors))
-			}
+	}
+	if b.cfg.baselines {
+		systems = append(systems, b.tcpProxy())
+	}
+	for _, sys := range systems {
+		r := measureSessions(ctx, b, sys)
+		res.Runs = append(res.Runs, r)
+		if r.Completed == 0 {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("sessions: %s completed no session (errors %v)", sys.label(), r.Errors))
 		}
 	}
 	return res, ctx.Err()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,14 +120,19 @@ func TestSmokeThroughput(t *testing.T) {
 
 func TestSmokeSessions(t *testing.T) {
 	var res sessionsResult
-	smoke(t, &res, "sessions", "-duration", "1s", "-warmup", "200ms", "-conns", "2")
-	if len(res.Runs) != 1 {
-		t.Fatalf("runs %+v", res.Runs)
+	smoke(t, &res, "sessions", "-duration", "1s", "-warmup", "200ms", "-conns", "2", "-baselines")
+	want := []string{"gateway/ws", "ws-bridge/ws", "tcp-proxy/tcp"}
+	if len(res.Runs) != len(want) {
+		t.Fatalf("runs %+v, want %v", res.Runs, want)
 	}
-	r := res.Runs[0]
-	if r.System != "gateway" || r.Completed <= 0 || r.Failed != 0 || r.PerSecond <= 0 ||
-		r.FirstEcho.Count != int(r.Completed) || r.Dial.P99 <= 0 || r.FirstEcho.P50 < r.Dial.P50 {
-		t.Fatalf("run %+v", r)
+	for i, r := range res.Runs {
+		if r.System+"/"+r.Transport != want[i] || r.Completed <= 0 || r.Failed != 0 || r.PerSecond <= 0 ||
+			r.FirstEcho.Count != int(r.Completed) || r.Dial.P99 <= 0 || r.FirstEcho.P50 < r.Dial.P50 {
+			t.Fatalf("run %d (want %s): %+v", i, want[i], r)
+		}
+		if (r.System == "gateway") != (r.Target != "") {
+			t.Errorf("%s: target verdict %q", want[i], r.Target)
+		}
 	}
 }
 
@@ -157,6 +163,13 @@ func TestSmokeResume(t *testing.T) {
 	}
 	if res.DialToFirstData.P50 <= 0 || res.KillToFirstData.P50 < res.DialToFirstData.Min {
 		t.Fatalf("latencies %+v", res)
+	}
+	// Every sample splits into the gateway's time and the rest, both
+	// positive and adding up (checked per sample by the run).
+	g, c, d := res.GatewayTime, res.ClientProxyTime, res.DialToFirstData
+	if res.Unattributed != 0 || g.Count != res.Measured || c.Count != res.Measured ||
+		g.Min <= 0 || c.Min <= 0 || g.Max > d.Max || c.Max > d.Max || math.Abs(g.Mean+c.Mean-d.Mean) > 0.003 { // means rounded to µs
+		t.Fatalf("unattributed %d, gateway %+v, client + proxy %+v, dial → first DATA %+v", res.Unattributed, g, c, d)
 	}
 }
 
