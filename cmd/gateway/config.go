@@ -64,6 +64,7 @@ type config struct {
 	PingInterval     time.Duration
 	DeadTimeout      time.Duration
 	HandshakeTimeout time.Duration
+	CloseTimeout     time.Duration
 	DetachedTTL      time.Duration
 	MaxSessions      int
 	MaxSessionsPerIP int
@@ -111,7 +112,7 @@ var flagGroups = []flagGroup{
 	{"TLS and HTTP", []string{"tls-handshake-timeout", "read-header-timeout", "idle-timeout"}},
 	{"Certificates", []string{"tls", "cert", "key", "cert-poll-interval", "dev-names", "acme-domains", "acme-email", "acme-ca", "acme-ca-root",
 		"acme-disable-http01", "acme-disable-tlsalpn01", "acme-on-demand-allow", "acme-on-demand-ask"}},
-	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size", "always-seal"}},
+	{"Sessions", []string{"window", "ping-interval", "dead-timeout", "handshake-timeout", "close-timeout", "detached-ttl", "max-sessions", "max-sessions-per-ip", "max-message-size", "always-seal"}},
 	{"Routes and upstreams", []string{"route", "stream-route", "origin", "upstream-dial-timeout", "bridge-buffer"}},
 	{"Legacy protocol", []string{"legacy", "legacy-encrypt", "legacy-resend-buffer", "legacy-reconnect-wait", "legacy-route", "legacy-ws-path"}},
 	{"Operations", []string{"drain-timeout", "debug-listen"}},
@@ -173,6 +174,7 @@ func newFlagSet(c *config, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&c.PingInterval, "ping-interval", resume.DefaultPingInterval, "a session that sent nothing this long sends a ping")
 	fs.DurationVar(&c.DeadTimeout, "dead-timeout", resume.DefaultDeadTimeout, "a transport silent this long is dead (half-open detection)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", resume.DefaultHandshakeTimeout, "deadline of a session handshake")
+	fs.DurationVar(&c.CloseTimeout, "close-timeout", resume.DefaultCloseTimeout, "how long a closing session waits for its client's CLOSE, and a closed bridge for its upstream's end (bounds a drain's wait for clients that are away)")
 	fs.DurationVar(&c.DetachedTTL, "detached-ttl", resume.DefaultDetachedTTL, "how long a session without a transport waits for its client to resume")
 	fs.IntVar(&c.MaxSessions, "max-sessions", resume.DefaultMaxSessions, "most sessions (handshakes included)")
 	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", resume.DefaultMaxSessionsPerIP, "most sessions per client IP")
@@ -306,7 +308,7 @@ func (c *config) validate() error {
 		"sniff-timeout": c.SniffTimeout, "ip-cache-ttl": c.IPCacheTTL, "tls-handshake-timeout": c.TLSHandshakeTimeout,
 		"read-header-timeout": c.ReadHeaderTimeout, "idle-timeout": c.IdleTimeout, "drain-timeout": c.DrainTimeout,
 		"ping-interval": c.PingInterval, "dead-timeout": c.DeadTimeout, "handshake-timeout": c.HandshakeTimeout,
-		"detached-ttl": c.DetachedTTL, "upstream-dial-timeout": c.UpstreamDialTimeout, "legacy-reconnect-wait": c.LegacyReconnectWait,
+		"close-timeout": c.CloseTimeout, "detached-ttl": c.DetachedTTL, "upstream-dial-timeout": c.UpstreamDialTimeout, "legacy-reconnect-wait": c.LegacyReconnectWait,
 	} {
 		if d <= 0 {
 			bad(name, "must be positive, got %v", d)

@@ -45,6 +45,10 @@ func TestParseConfig(t *testing.T) {
 			check: func(c *config) bool {
 				return c.Listen == "[::1]:9000" && c.SniffTimeout == time.Second && c.MaxSniffing == 5
 			}},
+		{name: "close timeout", env: map[string]string{"DUALGATE_CLOSE_TIMEOUT": "750ms"}, check: func(c *config) bool {
+			return c.CloseTimeout == 750*time.Millisecond
+		}},
+		{name: "zero close timeout", args: []string{"-close-timeout=0s"}, wantErr: "-close-timeout: must be positive"},
 		{name: "unlimited", args: []string{"-max-conns=-1", "-max-conns-per-ip=-1"}, check: func(c *config) bool {
 			return c.MaxConns == -1 && c.MaxConnsPerIP == -1
 		}},
