@@ -78,6 +78,20 @@ func (q *byteQueue) discard(upTo uint64) {
 	}
 }
 
+// lend appends to dst slices aliasing the first min(n, max) bytes of the
+// queue, in order. They stay valid until those bytes are discarded
+// (appending does not move them).
+func (q *byteQueue) lend(dst [][]byte, max int) [][]byte {
+	off, left := q.start, min(q.n, max)
+	for left > 0 {
+		b := q.peek(off, left)
+		dst = append(dst, b)
+		off += uint64(len(b))
+		left -= len(b)
+	}
+	return dst
+}
+
 // read copies bytes from the front into p and discards them.
 func (q *byteQueue) read(p []byte) int {
 	total := 0

@@ -3,6 +3,7 @@ package resume
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"time"
 	"unicode/utf8"
@@ -44,6 +45,21 @@ var ErrWouldBlock = errWouldBlock
 // block. With NotifyReadable it lets a bridge serve an idle session without
 // a goroutine waiting in Read.
 func (c *Conn) TryRead(p []byte) (int, error) { return c.s.tryRead(p) }
+
+// TryWriteTo writes the bytes received so far to w without copying them
+// first (with writev when w is a *net.TCPConn or *net.UnixConn) and
+// consumes what w took, so that a bridge to a byte-stream upstream saves a
+// copy per byte. Like TryRead it returns ErrWouldBlock when nothing has
+// arrived and the error Read would return once the stream has ended; when
+// w fails, the error is a *WriteError and n says what w took. It may block
+// while w does. Use it instead of Read and TryRead, not alongside them.
+func (c *Conn) TryWriteTo(w io.Writer) (n int64, err error) { return c.s.tryWriteTo(w) }
+
+// WriteError is the error of TryWriteTo when its writer failed.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "resume: TryWriteTo: writing: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // TryAppendMessage is AppendMessage without waiting: it returns
 // ErrWouldBlock when no whole message is there yet (a part already received

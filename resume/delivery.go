@@ -128,6 +128,55 @@ func (s *session) tryRead(p []byte) (int, error) {
 	return 0, errWouldBlock
 }
 
+// maxWriteTo bounds the bytes one tryWriteTo hands to the writer.
+const maxWriteTo = 256 << 10
+
+// tryWriteTo writes the received bytes to w straight from the receive
+// queue's blocks (with writev when w is a *net.TCPConn or *net.UnixConn)
+// and consumes what w took. With nothing queued it returns what tryRead
+// would (errWouldBlock or the end of the stream); a failure of w comes back
+// as a *WriteError.
+func (s *session) tryWriteTo(w io.Writer) (int64, error) {
+	if err := s.readMu.lock(context.Background(), &s.readDL); err != nil {
+		return 0, err
+	}
+	defer s.readMu.unlock()
+	s.mu.Lock()
+	if s.appClosed {
+		s.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if s.rq.n == 0 {
+		err := s.readErrLocked()
+		s.mu.Unlock()
+		if err == nil {
+			err = errWouldBlock
+		}
+		return 0, err
+	}
+	var arr [maxWriteTo/blockSize + 1][]byte
+	bufs := net.Buffers(s.rq.lend(arr[:0], maxWriteTo))
+	s.rLent = true
+	s.mu.Unlock()
+
+	n, werr := bufs.WriteTo(w)
+
+	s.mu.Lock()
+	s.rLent = false
+	if s.appClosed {
+		s.discardReceivedLocked() // Close came meanwhile and left the blocks to us
+	} else {
+		s.rq.discard(s.rq.start + uint64(n))
+		s.rmsgs.pop(s.rq.start)
+		s.deliveredLocked()
+	}
+	s.mu.Unlock()
+	if werr != nil {
+		return n, &WriteError{Err: werr}
+	}
+	return n, nil
+}
+
 // readNowLocked is what read returns without waiting; done is false when
 // read would wait.
 func (s *session) readNowLocked(p []byte) (n int, done bool, err error) {
@@ -318,6 +367,9 @@ func (s *session) handleDataLocked(f *frame) error {
 // whose application closed: the peer's data is still acknowledged so that
 // its writes and its close complete (docs/protocol.md §5.6).
 func (s *session) discardReceivedLocked() {
+	if s.rLent {
+		return // tryWriteTo discards once its write returns
+	}
 	s.rq.discard(s.rq.end())
 	s.rmsgs.pop(s.rq.start)
 	s.deliveredLocked()

@@ -86,6 +86,7 @@ type session struct {
 	rTailText bool
 	rInMsg    bool
 	rPartial  []byte // ReadMessage: part of a message taken before a timeout
+	rLent     bool   // TryWriteTo writes from rq's blocks: only it may discard them
 	ackSent   uint64
 	ackTimer  *time.Timer
 	ackArmed  bool

@@ -3,6 +3,8 @@ package wsbridge
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"time"
 
@@ -130,7 +132,16 @@ func (e *streamPoll) notify(lb *loopBuf, f func()) {
 func (b *Bridger) startPump(ctx context.Context, src pollEnd, dst endpoint, ctr prometheus.Counter, done func(loopResult)) {
 	p := &pump{ctx: ctx, src: src, dst: dst, ctr: ctr, done: done, lb: loopBuf{pool: &b.bufPool}}
 	p.run = p.copyAvailable
-	go p.copyAvailable()
+	if sp, ok := src.(*sessionPoll); ok && sp.bytes {
+		if se, ok := dst.(*streamEnd); ok {
+			switch se.c.(type) {
+			case *net.TCPConn, *net.UnixConn: // writev
+				p.session, p.sink = sp.c, se.c
+				p.run = p.writeAvailable
+			}
+		}
+	}
+	go p.run()
 }
 
 type pump struct {
@@ -140,7 +151,37 @@ type pump struct {
 	ctr  prometheus.Counter
 	done func(loopResult)
 	lb   loopBuf
-	run  func() // p.copyAvailable, bound once
+	run  func() // p.copyAvailable or p.writeAvailable, bound once
+
+	// A session read as a byte stream towards a TCP or unix upstream goes
+	// to the socket from the session's own blocks (writeAvailable).
+	session *resume.Conn
+	sink    io.Writer
+}
+
+// writeAvailable is copyAvailable without the copy into the pump's buffer:
+// resume.Conn.TryWriteTo writes the session's received blocks to the
+// upstream socket with writev.
+func (p *pump) writeAvailable() {
+	for {
+		n, err := p.session.TryWriteTo(p.sink)
+		if n > 0 {
+			p.ctr.Add(float64(n))
+		}
+		var we *resume.WriteError
+		switch {
+		case err == nil:
+		case errors.Is(err, resume.ErrWouldBlock):
+			p.src.notify(&p.lb, p.run)
+			return
+		case errors.As(err, &we):
+			p.done(loopResult{writeErr: we.Err})
+			return
+		default:
+			p.done(loopResult{readErr: err})
+			return
+		}
+	}
 }
 
 // copyAvailable copies what src has, then waits for more through notify.
