@@ -25,7 +25,10 @@ type link struct {
 	// (plain-in-TLS, docs/protocol.md §5.7).
 	plain   bool
 	counter uint64 // resume counter of its handshake (0 for the first)
-	gotData bool   // reader-owned: DATA arrived since the reader last parked
+	// parks: the reader waits in rawio's epoll set after a quiet second
+	// and then sheds both ciphers (shedQuiet); a link that cannot park
+	// sheds its sending cipher after flusher runs of control frames only.
+	parks bool
 	// ctx, when not nil, ends the link (the client's); cancel is called
 	// when the link shuts. A server's link has neither: its transport is
 	// closed by whoever ends it (the session, Close, StartTransport's ctx).
@@ -57,7 +60,11 @@ type link struct {
 // link.ctx).
 func newLink(ctx context.Context, cancel context.CancelFunc, s *session, t Transport, res handshakeResult, counter uint64) *link {
 	s.cfg.m.transport(res.plain)
-	return &link{s: s, t: t, send: newSheddingCipher(res.suite, res.send), recv: newSheddingCipher(res.suite, res.recv), plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
+	l := &link{s: s, t: t, send: newSheddingCipher(res.suite, res.send), recv: newSheddingCipher(res.suite, res.recv), plain: res.plain, counter: counter, ctx: ctx, cancel: cancel, epoch: time.Now()}
+	if pt, ok := t.(pollTransport); ok && pt.canPoll() {
+		_, l.parks = t.(parker)
+	}
+	return l
 }
 
 func (l *link) now() int64 { return int64(time.Since(l.epoch)) }
@@ -165,11 +172,13 @@ func (l *link) routineFlush() {
 		buf, n, sentClose, final := s.collectLocked(l, bufs.pt[:0], ends[:0])
 		bufs.pt = buf[:0]
 		if n == 0 {
-			if !sentData {
+			if !sentData && !l.parks {
 				// Only control frames (PING, PONG, ACK): the session is
 				// quiet, so the cipher need not stay built. (Shedding
 				// after DATA too would cost 4 % of CPU at 64-byte
-				// messages: a rebuild per burst.)
+				// messages: a rebuild per burst.) A parking link sheds
+				// after its quiet second instead, which also spares a
+				// one-way stream a rebuild per ACK.
 				l.send.shed()
 			}
 			l.flushing = false
@@ -389,12 +398,6 @@ func (l *link) readAvailable(pt pollTransport, end func(error)) {
 	for {
 		msg, err := pt.tryReadMessage()
 		if err == errWouldBlock {
-			if !l.gotData {
-				// Only control frames since the last wait: the session is
-				// quiet, so the cipher need not stay built while parked.
-				l.recv.shed()
-			}
-			l.gotData = false
 			go l.parkRead(pt, end)
 			return
 		}
@@ -483,9 +486,6 @@ func (l *link) handleMessage(msg []byte) error {
 		}
 	}
 	f, err := parseFrame(p)
-	if f.typ == frameData {
-		l.gotData = true
-	}
 	s.mu.Lock()
 	if err != nil {
 		err = &CloseError{Code: CloseProtocolError, Reason: err.Error()}
