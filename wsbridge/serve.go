@@ -123,8 +123,9 @@ func (b *Bridger) Close() error {
 	b.state.closing = true
 	b.state.Unlock()
 	b.cancel()
-	// The bridges on b.ctx (Serve's) are stopped here; those on a caller's
-	// context, derived from b.ctx, by that context's end.
+	// The bridges on b.ctx (Serve's) have no registration with it: they
+	// are stopped here (those on a caller's context, derived from b.ctx,
+	// are stopped by its end too; a hard stop runs once).
 	b.state.Lock()
 	for br := range b.state.active {
 		go br.hardStopNow()
