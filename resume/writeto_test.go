@@ -21,10 +21,13 @@ func tcpSink(t *testing.T) (*net.TCPConn, <-chan []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan []byte, 1)
 	go func() {
+		// Closed only after the accept: a connection still in the
+		// backlog of a closed listener is reset.
 		c, err := ln.Accept()
+		ln.Close()
 		if err != nil {
 			got <- nil
 			return
