@@ -117,32 +117,15 @@ func (c *Conn) Close() error { return c.CloseWithError(CloseNormal, "") }
 // already closed.
 func (c *Conn) CloseWithError(code CloseCode, reason string) error {
 	s := c.s
-	s.mu.Lock()
-	if s.appClosed {
-		s.mu.Unlock()
-		return net.ErrClosed
+	done, err := s.beginClose(code, reason)
+	if err != nil {
+		return err
 	}
-	s.appClosed = true
-	s.discardReceivedLocked()
-	if s.err == nil && s.localClose == nil {
-		s.localClose = &CloseError{Code: code, Reason: truncReason(reason)}
-		s.kickLocked()
-	}
-	s.wakeRecvLocked()
-	s.wakeSendLocked()
-	done := s.doneLocked()
-	s.mu.Unlock()
 	t := time.NewTimer(s.cfg.closeTimeout)
 	select {
 	case <-done:
 	case <-t.C:
-		s.mu.Lock()
-		if l := s.link; l != nil {
-			l.closed = true
-			go l.shut(code, reason)
-		}
-		s.endLocked(net.ErrClosed)
-		s.mu.Unlock()
+		s.closeTimedOut(code, reason)
 	}
 	t.Stop()
 	if s.cl != nil {
@@ -151,7 +134,35 @@ func (c *Conn) CloseWithError(code CloseCode, reason string) error {
 	return nil
 }
 
-// LocalAddr returns a description of the local end.
+// StartClose is CloseWithError without the wait: it sends the CLOSE and
+// returns; the session ends when the peer answers or at the close timeout
+// (Done is closed then). A server closing many sessions at once (a drain)
+// then holds a timer for each instead of a waiting goroutine. On a client's
+// Conn it runs CloseWithError in a goroutine of its own.
+func (c *Conn) StartClose(code CloseCode, reason string) error {
+	s := c.s
+	if s.cl != nil {
+		s.mu.Lock()
+		closed := s.appClosed
+		s.mu.Unlock()
+		if closed {
+			return net.ErrClosed
+		}
+		go c.CloseWithError(code, reason) //nolint:errcheck // reported by Done and Err
+		return nil
+	}
+	if _, err := s.beginClose(code, reason); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.closeTimer = time.AfterFunc(s.cfg.closeTimeout, func() { s.closeTimedOut(code, reason) })
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// LocalAddr returns a description of the local end.// LocalAddr returns a description of the local end.
 func (c *Conn) LocalAddr() net.Addr { return c.local }
 
 // RemoteAddr returns the peer's address: the client's address on the server

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dualgate/dualgate/resume/resumetest"
 )
 
 // startTransportServer serves WebSocket transports with StartTransport,
@@ -154,5 +156,60 @@ func TestCloseEndsHandshake(t *testing.T) {
 	s.srv.Close()
 	if err := s.waitEnded(t, "after Close"); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("handshake ended with %v, want the end Close caused", err)
+	}
+}
+
+// TestStartClose: StartClose sends the CLOSE and returns; the session ends
+// when the client answers (the client sees the code), or, for a session
+// whose client is away, at the close timeout by its timer. A second close
+// reports net.ErrClosed.
+func TestStartClose(t *testing.T) {
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOpts(k)
+	opts.CloseTimeout = 2 * time.Second // the detached session ends by it
+	ts := newTestServer(t, opts)
+
+	// A client that answers.
+	c, sc := dialPair(t, ts, ts.tcpURL(), nil)
+	if err := sc.StartClose(CloseGoingAway, "go elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.StartClose(CloseGoingAway, ""); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second StartClose: %v", err)
+	}
+	_, _, err = c.ReadMessage(ctxT(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != CloseGoingAway || ce.Reason != "go elsewhere" {
+		t.Fatalf("client saw %v, want 1001 go elsewhere", err)
+	}
+	select {
+	case <-sc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's session did not end after the client's answer")
+	}
+
+	// A client that is away: the timer ends the session.
+	proxy := resumetest.NewProxy(t, ts.tcp.Addr().String())
+	do := fastDial("")
+	do.CloseTimeout = 300 * time.Millisecond
+	c2, sc2 := dialPair(t, ts, "tcp://"+proxy.Addr(), do)
+	defer c2.Close()
+	proxy.Close()
+	waitFor(t, func() bool { return sc2.State() == StateDetached })
+	if err := sc2.StartClose(CloseGoingAway, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sc2.Done():
+		t.Error("StartClose returned only once the session had ended: it must not wait for the close timeout")
+	default:
+	}
+	select {
+	case <-sc2.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the detached session did not end at the close timeout")
 	}
 }

@@ -99,6 +99,7 @@ type session struct {
 
 	maxCounter  uint64 // largest resume counter seen (server) or used (client)
 	ttlTimer    *time.Timer
+	closeTimer  *time.Timer // Conn.StartClose: ends the session at the close timeout
 	detachedAt  time.Time
 	recvWake    chan struct{} // made by the first waiter (wakeChan), nil after a wake
 	sendWake    chan struct{}
@@ -211,6 +212,40 @@ func (s *session) failLocked(err error, notify bool) {
 // endLocked moves the session to Closed: it wakes every waiter, frees the
 // send buffer and forgets the server-side table entry. Received bytes stay
 // readable.
+// beginClose starts the close of Conn.CloseWithError and returns the
+// channel closed when the session ends; net.ErrClosed if it was closed.
+func (s *session) beginClose(code CloseCode, reason string) (<-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.appClosed {
+		return nil, net.ErrClosed
+	}
+	s.appClosed = true
+	s.discardReceivedLocked()
+	if s.err == nil && s.localClose == nil {
+		s.localClose = &CloseError{Code: code, Reason: truncReason(reason)}
+		s.kickLocked()
+	}
+	s.wakeRecvLocked()
+	s.wakeSendLocked()
+	return s.doneLocked(), nil
+}
+
+// closeTimedOut ends a session whose close exchange did not complete
+// within the close timeout.
+func (s *session) closeTimedOut(code CloseCode, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return // it ended meanwhile (and gave its link the close timeout)
+	}
+	if l := s.link; l != nil {
+		l.closed = true
+		go l.shut(code, reason)
+	}
+	s.endLocked(net.ErrClosed)
+}
+
 func (s *session) endLocked(err error) {
 	if s.err != nil {
 		return
@@ -222,6 +257,9 @@ func (s *session) endLocked(err error) {
 	}
 	if s.ttlTimer != nil {
 		s.ttlTimer.Stop()
+	}
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
 	}
 	s.sq.reset(s.sq.end())
 	s.smsgs = boundaries{}

@@ -43,6 +43,12 @@ func (s resumeSession) CloseWithError(code CloseCode, reason string) error {
 	return s.Conn.CloseWithError(resume.CloseCode(code), reason)
 }
 
+// StartClose closes the session without waiting for the close exchange
+// (see resume.Conn.StartClose): a drain holds no goroutine per session.
+func (s resumeSession) StartClose(code CloseCode, reason string) error {
+	return s.Conn.StartClose(resume.CloseCode(code), reason)
+}
+
 func (s resumeSession) Info() Info {
 	ti := s.Conn.Info()
 	return Info{Route: ti.Route, RemoteAddr: ti.RemoteAddr, Secure: ti.Secure}

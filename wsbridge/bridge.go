@@ -332,7 +332,7 @@ func (b *Bridger) run(ctx context.Context, br *bridge, se *sessionEnd, up endpoi
 	// Drain: tell the client to go elsewhere; what it sent before is still
 	// delivered to the upstream by the session-to-upstream loop, which ends
 	// once the session is closed. Only then is the upstream closed, cleanly.
-	br.setOnDrain(func() { se.closeWithError(CloseGoingAway, "gateway is going away") })
+	br.setOnDrain(func() { se.goAway("gateway is going away") })
 
 	sp, sok := pollable(se)
 	upp, uok := pollable(up)

@@ -106,6 +106,21 @@ func (e *sessionEnd) write(ctx context.Context, typ MessageType, p []byte) error
 func (e *sessionEnd) closeWrite() error { return e.s.Close() }
 func (e *sessionEnd) close() error      { return e.s.Close() }
 
+// closeStarter is a session that can begin its close without waiting for
+// the peer (resume.Conn.StartClose).
+type closeStarter interface {
+	StartClose(code CloseCode, reason string) error
+}
+
+// goAway tells the session's client to go elsewhere (1001), without
+// waiting for the close exchange when the session allows it.
+func (e *sessionEnd) goAway(reason string) error {
+	if cs, ok := e.s.(closeStarter); ok {
+		return cs.StartClose(CloseGoingAway, truncReason(reason))
+	}
+	return e.closeWithError(CloseGoingAway, reason)
+}
+
 // closeWithError closes the session with a code and reason when it can carry
 // them, and plainly otherwise.
 func (e *sessionEnd) closeWithError(code CloseCode, reason string) error {

@@ -95,7 +95,9 @@ func (b *Bridger) Drain(ctx context.Context) error {
 	}
 	b.state.Unlock()
 	// Side by side: a session whose client is away ends its close
-	// exchange only by the close timeout.
+	// exchange only by the close timeout. A resumable session starts its
+	// close and returns (resume.Conn.StartClose: a timer, not a waiting
+	// goroutine); others wait in these goroutines.
 	var drains sync.WaitGroup
 	for _, br := range list {
 		drains.Go(br.drain)
