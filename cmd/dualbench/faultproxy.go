@@ -49,8 +49,10 @@ type resumeSample struct {
 	// half of the handshake, then the client's CONFIRM and the replay.
 	DialToHello, HelloToData time.Duration
 	// Gateway is the gateway's own part of DialToData (resumeTimes.split)
-	// and ClientProxy the rest; both are valid only if Attributed.
+	// and ClientProxy the rest; Exchanges are Gateway's three parts
+	// (upgrade, hello, CONFIRM → DATA). All are valid only if Attributed.
 	Gateway, ClientProxy time.Duration
+	Exchanges            [3]time.Duration
 	Attributed           bool
 }
 
@@ -79,15 +81,25 @@ type resumeTimes struct {
 // two per exchange). ok is false when an instant is missing or they are out
 // of order, so that the parts would not add up, or the gateway's part is 0.
 func (t *resumeTimes) split() (gateway, rest time.Duration, ok bool) {
+	ex, ok := t.exchanges()
+	if !ok {
+		return 0, 0, false
+	}
+	gateway = ex[0] + ex[1] + ex[2]
+	return gateway, t.dataEnd.Sub(t.accepted) - gateway, gateway > 0
+}
+
+// exchanges returns the gateway's part of each exchange: request → 101,
+// client hello → server hello, CONFIRM → first DATA; ok as for split.
+func (t *resumeTimes) exchanges() (ex [3]time.Duration, ok bool) {
 	chain := [...]time.Time{t.accepted, t.requestEnd, t.responseStart, t.clientHelloEnd,
 		t.serverHelloStart, t.confirmEnd, t.dataStart, t.dataEnd}
 	for i, x := range chain {
 		if x.IsZero() || i > 0 && x.Before(chain[i-1]) {
-			return 0, 0, false
+			return ex, false
 		}
 	}
-	gateway = t.responseStart.Sub(t.requestEnd) + t.serverHelloStart.Sub(t.clientHelloEnd) + t.dataStart.Sub(t.confirmEnd)
-	return gateway, t.dataEnd.Sub(t.accepted) - gateway, gateway > 0
+	return [3]time.Duration{t.responseStart.Sub(t.requestEnd), t.serverHelloStart.Sub(t.clientHelloEnd), t.dataStart.Sub(t.confirmEnd)}, true
 }
 
 // startFaultProxy listens on a fresh loopback port and forwards every
@@ -199,6 +211,7 @@ func (l *linkWatch) fromGateway(m wsMessage) {
 	s := &resumeSample{DialToData: t.dataEnd.Sub(t.accepted), KillToData: t.dataEnd.Sub(p.m.killedAt), Attempts: p.m.attempts,
 		DialToHello: t.serverHelloEnd.Sub(t.accepted), HelloToData: t.dataEnd.Sub(t.serverHelloEnd)}
 	s.Gateway, s.ClientProxy, s.Attributed = t.split()
+	s.Exchanges, _ = t.exchanges()
 	p.m.armed = false
 	l.sample = s
 }

@@ -233,6 +233,9 @@ func TestResumeTimesSplit(t *testing.T) {
 	if !ok || gw != 10*time.Millisecond || rest != 4*time.Millisecond {
 		t.Fatalf("in order: gateway %v, rest %v, %t; want 10ms, 4ms", gw, rest, ok)
 	}
+	if ex, ok := inOrder.exchanges(); !ok || ex != [3]time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 4 * time.Millisecond} {
+		t.Fatalf("exchanges %v %t; want 2ms, 4ms, 4ms", ex, ok)
+	}
 	for _, c := range []struct {
 		name string
 		edit func(*resumeTimes)

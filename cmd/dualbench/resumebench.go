@@ -43,7 +43,12 @@ type resumeResult struct {
 	// Unattributed and left out of both.
 	GatewayTime     latencySummary `json:"gateway_time"`
 	ClientProxyTime latencySummary `json:"client_proxy_time"`
-	Unattributed    int            `json:"unattributed"`
+	// GatewayUpgrade, GatewayHello and GatewayReplay are GatewayTime's
+	// three exchanges on their own (same samples).
+	GatewayUpgrade latencySummary `json:"gateway_upgrade"`
+	GatewayHello   latencySummary `json:"gateway_hello"`
+	GatewayReplay  latencySummary `json:"gateway_confirm_to_data"`
+	Unattributed   int            `json:"unattributed"`
 	// KillToFirstData adds the client's detection of the loss and its
 	// reconnect back-off.
 	KillToFirstData latencySummary `json:"kill_to_first_data"`
@@ -69,6 +74,7 @@ const finishTimeout = 60 * time.Second
 func runResume(ctx context.Context, b *bench, rep *report) (*resumeResult, error) {
 	res := &resumeResult{Sessions: b.cfg.sessions}
 	var dial, kill, toHello, fromHello, gateway, rest latencies
+	var exchanges [3]latencies
 	var maxAttempts, unattributed atomic.Int64
 	onSample := func(s resumeSample) {
 		dial.add(s.DialToData)
@@ -78,6 +84,9 @@ func runResume(ctx context.Context, b *bench, rep *report) (*resumeResult, error
 		if s.Attributed {
 			gateway.add(s.Gateway)
 			rest.add(s.ClientProxy)
+			for i, d := range s.Exchanges {
+				exchanges[i].add(d)
+			}
 		} else {
 			unattributed.Add(1)
 		}
@@ -161,6 +170,7 @@ loop:
 	res.DialToFirstData, res.KillToFirstData = dial.summary(), kill.summary()
 	res.DialToServerHello, res.ServerHelloToFirstData = toHello.summary(), fromHello.summary()
 	res.GatewayTime, res.ClientProxyTime = gateway.summary(), rest.summary()
+	res.GatewayUpgrade, res.GatewayHello, res.GatewayReplay = exchanges[0].summary(), exchanges[1].summary(), exchanges[2].summary()
 	res.Unattributed = int(unattributed.Load())
 	res.ClientDetached = summarize(detached)
 	res.MaxAttempts = int(maxAttempts.Load())
@@ -233,7 +243,8 @@ func (r *resumeResult) text(w io.Writer) {
 		s    latencySummary
 	}{{"dial → first DATA", r.DialToFirstData}, {"  dial → server hello", r.DialToServerHello},
 		{"  server hello → first DATA", r.ServerHelloToFirstData},
-		{"  gateway", r.GatewayTime}, {"  client + proxy", r.ClientProxyTime},
+		{"  gateway", r.GatewayTime}, {"    GET → 101", r.GatewayUpgrade}, {"    client hello → server hello", r.GatewayHello},
+		{"    CONFIRM → first DATA", r.GatewayReplay}, {"  client + proxy", r.ClientProxyTime},
 		{"kill → first DATA", r.KillToFirstData}, {"client detached", r.ClientDetached}}
 	width := 0
 	for _, x := range rows {

@@ -171,6 +171,11 @@ func TestSmokeResume(t *testing.T) {
 		g.Min <= 0 || c.Min <= 0 || g.Max > d.Max || c.Max > d.Max || math.Abs(g.Mean+c.Mean-d.Mean) > 0.003 { // means rounded to µs
 		t.Fatalf("unattributed %d, gateway %+v, client + proxy %+v, dial → first DATA %+v", res.Unattributed, g, c, d)
 	}
+	// The three exchanges are the gateway's time, sample by sample.
+	u, h, r := res.GatewayUpgrade, res.GatewayHello, res.GatewayReplay
+	if u.Count != g.Count || h.Count != g.Count || r.Count != g.Count || math.Abs(u.Mean+h.Mean+r.Mean-g.Mean) > 0.003 {
+		t.Fatalf("exchanges %+v, %+v, %+v do not add up to the gateway's time %+v", u, h, r, g)
+	}
 }
 
 func TestSmokeChaos(t *testing.T) {
