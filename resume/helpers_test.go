@@ -55,20 +55,40 @@ func newTestServer(tb testing.TB, opts *ServerOptions) *testServer {
 	// The WebSocket side is served as the gateway serves it: UpgradeWebSocket,
 	// then StartTransport (the handler returns; tls_test.go covers the
 	// coder/websocket adapter, WebSocketTransport).
-	ts.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.http = httptest.NewServer(serveUpgrades(srv, &ts.wg, nil, nil, ts.record))
+	tb.Cleanup(ts.close)
+	return ts
+}
+
+// serveUpgrades returns a handler that serves each request as the gateway
+// does: UpgradeWebSocket, then StartTransport (the handler returns), with
+// the request's path and client address in the TransportInfo. ctx (nil:
+// context.Background) gives each transport's context, edit (may be nil)
+// completes its TransportInfo, ended (may be nil) receives the error of its
+// end; wg counts the transports that run.
+func serveUpgrades(srv *Server, wg *sync.WaitGroup, ctx func() context.Context, edit func(*http.Request, *TransportInfo), ended func(error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		t, err := UpgradeWebSocket(w, r)
 		if err != nil {
 			return
 		}
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-		ts.wg.Add(1)
-		srv.StartTransport(context.Background(), t, TransportInfo{Route: r.URL.Path, RemoteAddr: ap}, func(err error) {
-			ts.record(err)
-			ts.wg.Done()
+		info := TransportInfo{Route: r.URL.Path, RemoteAddr: ap}
+		if edit != nil {
+			edit(r, &info)
+		}
+		tctx := context.Background()
+		if ctx != nil {
+			tctx = ctx()
+		}
+		wg.Add(1)
+		srv.StartTransport(tctx, t, info, func(err error) {
+			if ended != nil {
+				ended(err)
+			}
+			wg.Done()
 		})
-	}))
-	tb.Cleanup(ts.close)
-	return ts
+	}
 }
 
 // serveAccepted accepts connections on ln until it is closed and runs

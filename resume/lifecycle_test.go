@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ type startTransportServer struct {
 	srv   *Server
 	http  *httptest.Server
 	ended chan error
+	wg    sync.WaitGroup // running transports
 
 	mu      sync.Mutex
 	cancels []context.CancelFunc
@@ -35,21 +35,19 @@ func newStartTransportServer(t *testing.T, opts *ServerOptions) *startTransportS
 		t.Fatal(err)
 	}
 	s := &startTransportServer{srv: srv, ended: make(chan error, 16)}
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tr, err := UpgradeWebSocket(w, r)
-		if err != nil {
-			return
-		}
+	ctx := func() context.Context {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.mu.Lock()
 		s.cancels = append(s.cancels, cancel)
 		s.mu.Unlock()
-		srv.StartTransport(ctx, tr, TransportInfo{Route: r.URL.Path}, func(err error) { s.ended <- err })
-	}))
+		return ctx
+	}
+	s.http = httptest.NewServer(serveUpgrades(srv, &s.wg, ctx, nil, func(err error) { s.ended <- err }))
 	t.Cleanup(func() {
 		srv.Close()
 		s.http.CloseClientConnections()
 		s.http.Close()
+		s.wg.Wait()
 		s.mu.Lock()
 		for _, c := range s.cancels {
 			c()

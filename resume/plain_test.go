@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -47,16 +46,9 @@ func newTLSTestServer(t *testing.T, alwaysSeal bool, maxVersion uint16) *tlsTest
 	if ts.srv, err = NewServer(o); err != nil {
 		t.Fatal(err)
 	}
-	ts.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tr, err := UpgradeWebSocket(w, r)
-		if err != nil {
-			return
-		}
-		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-		ts.wg.Add(1)
-		ts.srv.StartTransport(context.Background(), tr, TransportInfo{Route: r.URL.Path, RemoteAddr: ap,
-			Secure: true, TLSVersion: r.TLS.Version}, func(error) { ts.wg.Done() })
-	}))
+	ts.http = httptest.NewUnstartedServer(serveUpgrades(ts.srv, &ts.wg, nil, func(r *http.Request, info *TransportInfo) {
+		info.Secure, info.TLSVersion = true, r.TLS.Version
+	}, nil))
 	// X25519 alone: the hybrid post-quantum exchange is slow under the race
 	// detector, and every cut costs a TLS handshake.
 	ts.http.TLS = &tls.Config{MaxVersion: maxVersion, CurvePreferences: []tls.CurveID{tls.X25519}}
