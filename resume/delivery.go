@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -131,6 +132,12 @@ func (s *session) tryRead(p []byte) (int, error) {
 // maxWriteTo bounds the bytes one tryWriteTo hands to the writer.
 const maxWriteTo = 256 << 10
 
+// lentBlocks holds the slices of one tryWriteTo (net.Buffers.WriteTo makes
+// a local array escape, so they come from a pool rather than the stack).
+type lentBlocks [maxWriteTo/blockSize + 1][]byte
+
+var lendPool = sync.Pool{New: func() any { return new(lentBlocks) }}
+
 // tryWriteTo writes the received bytes to w straight from the receive
 // queue's blocks (with writev when w is a *net.TCPConn or *net.UnixConn)
 // and consumes what w took. With nothing queued it returns what tryRead
@@ -154,12 +161,14 @@ func (s *session) tryWriteTo(w io.Writer) (int64, error) {
 		}
 		return 0, err
 	}
-	var arr [maxWriteTo/blockSize + 1][]byte
-	bufs := net.Buffers(s.rq.lend(arr[:0], maxWriteTo))
+	lent := lendPool.Get().(*lentBlocks)
+	bufs := net.Buffers(s.rq.lend(lent[:0], maxWriteTo))
 	s.rLent = true
 	s.mu.Unlock()
 
 	n, werr := bufs.WriteTo(w)
+	*lent = lentBlocks{} // keeps no block from the pool
+	lendPool.Put(lent)
 
 	s.mu.Lock()
 	s.rLent = false
