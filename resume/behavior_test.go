@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,10 +126,18 @@ func TestBlackholeResumes(t *testing.T) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "three" {
 		t.Fatalf("%q %v", buf, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !containsSeq(states, StateDetached, StateConnected) {
-		t.Fatalf("states %v", states)
+	// OnStateChange runs on a goroutine of its own: the resumed bytes can
+	// overtake the notification of the state that carried them.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		ok, seen := containsSeq(states, StateDetached, StateConnected), slices.Clone(states)
+		mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("states %v", seen)
+		}
 	}
 }
 
