@@ -2,9 +2,14 @@ package resume
 
 import (
 	"io"
+	"regexp"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dualgate/dualgate/internal/rawio"
 )
 
 // TestQuietLinkShedsCiphers checks that both directions of an idle
@@ -13,17 +18,25 @@ import (
 // works as before afterwards, with states rebuilt from the kept keys and
 // nonces.
 func TestQuietLinkShedsCiphers(t *testing.T) {
-	testQuietLinkSheds(t, 2*time.Second)
+	testQuietLinkSheds(t, 2*time.Second, "before the quiet")
 }
 
 // TestSilentLinkShedsCiphers is TestQuietLinkShedsCiphers without pings:
 // after DATA both ways nothing passes, and the server's link sheds both
 // directions once its reader has waited rawio.ParkAfter.
 func TestSilentLinkShedsCiphers(t *testing.T) {
-	testQuietLinkSheds(t, time.Minute)
+	testQuietLinkSheds(t, time.Minute, "before the quiet")
 }
 
-func testQuietLinkSheds(t *testing.T, ping time.Duration) {
+// TestBulkLinkShedsCiphers is TestSilentLinkShedsCiphers after a bulk
+// burst, whose reader waits for the next message on its own goroutine
+// (readAvailable) instead of a fresh one: that wait too must end in the
+// quiet second's shedding and parking, and the link must then carry on.
+func TestBulkLinkShedsCiphers(t *testing.T) {
+	testQuietLinkSheds(t, time.Minute, strings.Repeat("bulk burst ", 4*bulkBurst/11))
+}
+
+func testQuietLinkSheds(t *testing.T, ping time.Duration, first string) {
 	var shed sync.Map // *sheddingCipher → true
 	testHookShed = func(c *sheddingCipher) { shed.Store(c, true) }
 	t.Cleanup(func() { testHookShed = nil })
@@ -61,7 +74,26 @@ func testQuietLinkSheds(t *testing.T, ping time.Duration) {
 			t.Fatalf("client read %q, %v", b, err)
 		}
 	}
-	roundTrip("before the quiet")
+	if len(first) < bulkBurst {
+		roundTrip(first)
+	} else {
+		// One way, so that nothing but the server's ACKs follows the
+		// burst: the server's reader that took it waits itself, with
+		// readAvailable (not parkRead) below waitRead on its stack, until
+		// its quiet second ends.
+		if _, err := c.Write([]byte(first)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(sc, make([]byte, len(first))); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1<<20)
+		for start := time.Now(); !inlineWait.Match(buf[:runtime.Stack(buf, true)]); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > rawio.ParkAfter/2 {
+				t.Fatalf("no reader waits on the goroutine that took the bulk burst:\n%s", buf[:runtime.Stack(buf, true)])
+			}
+		}
+	}
 
 	s := sc.s
 	deadline := time.Now().Add(20 * time.Second)
@@ -84,3 +116,6 @@ func testQuietLinkSheds(t *testing.T, ping time.Duration) {
 		time.Sleep(500 * time.Millisecond) // pings only: shed again
 	}
 }
+
+// inlineWait matches a goroutine stack where readAvailable itself waits.
+var inlineWait = regexp.MustCompile(`resume\.\(\*link\)\.waitRead\([^\n]*\n[^\n]*\n[^\n]*resume\.\(\*link\)\.readAvailable\(`)

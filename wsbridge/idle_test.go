@@ -84,7 +84,7 @@ func gatewayGoroutines() (parked, busy int, dump []byte) {
 		switch {
 		case strings.Contains(s, "resume.(*clientSide)"), strings.Contains(s, "routineFlush"):
 			// the client side, or a flusher finishing its last write
-		case strings.Contains(s, "resume.(*link).parkRead") || strings.Contains(s, "wsbridge.(*streamPoll).notify"):
+		case strings.Contains(s, "resume.(*link).waitRead") || strings.Contains(s, "wsbridge.(*streamPoll).notify"):
 			// waiting in a raw read, or about to
 			parked++
 		case strings.Contains(s, "wsbridge.(*Bridger)"), strings.Contains(s, "wsbridge.(*Handler)"),
