@@ -162,7 +162,7 @@ func (c *Conn) StartClose(code CloseCode, reason string) error {
 	return nil
 }
 
-// LocalAddr returns a description of the local end.// LocalAddr returns a description of the local end.
+// LocalAddr returns a description of the local end.
 func (c *Conn) LocalAddr() net.Addr { return c.local }
 
 // RemoteAddr returns the peer's address: the client's address on the server
