@@ -55,9 +55,10 @@
 // frames its messages itself: it reads as many frames as one system call
 // brings, unmasks and decrypts them in place, and writes a burst of sealed
 // frames with one system call. On a plain socket, an idle server transport
-// costs one goroutine parked with a minimal stack (Server.StartTransport)
-// for its first quiet second, and none after (on Linux its wait then joins
-// internal/rawio's epoll set); other transports need the goroutine that reads them (the caller of
+// costs one goroutine parked with a minimal stack (Server.StartTransport;
+// after a bulk burst its reader waits itself) for its first quiet second,
+// and none after (on Linux its wait then joins internal/rawio's epoll set);
+// other transports need the goroutine that reads them (the caller of
 // Server.ServeTransport, or one per client session). A goroutine to write
 // exists only while there is something to send. The server bounds sessions in total and per client
 // address, and exports Prometheus metrics through ServerOptions.Registerer.
